@@ -1,0 +1,86 @@
+/*
+ * common — logging, refcounted immutable buffers and small helpers shared by
+ * every module. This is the only header other modules include from common/.
+ */
+#ifndef ONAIR_COMMON_H
+#define ONAIR_COMMON_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ONAIR_VERSION "0.1.0"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- logging ------------------------------------------------------------ */
+
+enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
+
+/* Sets the most verbose level that is printed (default LOG_INFO). */
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+
+/*
+ * Prints one line to stderr: "LEVEL module: message". The module names the
+ * object too, e.g. log_msg(LOG_WARN, "rtmp[12] live/show", "...").
+ */
+void log_msg(enum log_level level, const char *module, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define log_error(mod, ...) log_msg(LOG_ERROR, mod, __VA_ARGS__)
+#define log_warn(mod, ...) log_msg(LOG_WARN, mod, __VA_ARGS__)
+#define log_info(mod, ...) log_msg(LOG_INFO, mod, __VA_ARGS__)
+#define log_debug(mod, ...)                                                                      \
+    do {                                                                                         \
+        if (log_get_level() >= LOG_DEBUG)                                                        \
+            log_msg(LOG_DEBUG, mod, __VA_ARGS__);                                                \
+    } while (0)
+
+/* ---- refcounted immutable buffers --------------------------------------- */
+
+/*
+ * A buffer of bytes shared between the thread that produced it and the HTTP
+ * threads that serve it. Filled once by its creator, then never written again.
+ * The count starts at 1 (owned by the creator); underflow asserts.
+ */
+struct buf {
+    atomic_int refs;
+    size_t len;
+    uint8_t *data; /* points into the same allocation */
+};
+
+/* Returns a new buffer of LEN bytes (uninitialised), or NULL on OOM. */
+struct buf *buf_new(size_t len);
+/* Returns a new buffer holding a copy of LEN bytes at DATA, or NULL on OOM. */
+struct buf *buf_new_copy(const void *data, size_t len);
+/* Takes one more reference; returns B. */
+struct buf *buf_ref(struct buf *b);
+/* Drops one reference; frees at zero. Accepts NULL. */
+void buf_unref(struct buf *b);
+
+/* ---- growable byte vector (single owner, not shared) --------------------- */
+
+struct bytes {
+    uint8_t *data;
+    size_t len, cap;
+};
+
+/* Appends LEN bytes; returns 0 or -ENOMEM. */
+int bytes_append(struct bytes *v, const void *data, size_t len);
+/* Appends a printf-formatted string (no NUL kept); returns 0 or -ENOMEM. */
+int bytes_printf(struct bytes *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Frees the storage and zeroes V. */
+void bytes_reset(struct bytes *v);
+
+/* ---- time ---------------------------------------------------------------- */
+
+/* Monotonic clock in milliseconds. */
+int64_t time_mono_ms(void);
+/* Wall clock in milliseconds since the Unix epoch. */
+int64_t time_wall_ms(void);
+/* Formats MS (Unix epoch ms) as ISO 8601 UTC with milliseconds into OUT (>= 32 bytes). */
+void time_iso8601(int64_t ms, char *out, size_t outlen);
+
+#endif

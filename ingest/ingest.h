@@ -1,0 +1,28 @@
+/*
+ * ingest — the RTMP server: accepts publishers on a libevent loop, runs the
+ * handshake, chunk stream and AMF0 command protocol, turns FLV audio/video
+ * tags into seg_frame calls on the segmenter.
+ */
+#ifndef ONAIR_INGEST_H
+#define ONAIR_INGEST_H
+
+struct event_base;
+struct cfg;
+struct store;
+struct rtmp_server;
+
+/*
+ * Binds CFG->rtmp_listen and starts accepting on BASE. CFG and ST are borrowed
+ * for the server's lifetime. Returns 0 and the server in *OUT, or a negative
+ * errno (logged).
+ */
+int rtmp_server_new(struct event_base *base, const struct cfg *cfg, struct store *st,
+                    struct rtmp_server **out);
+
+/* Closes every connection (ending their streams) and the listener. Accepts NULL. */
+void rtmp_server_free(struct rtmp_server *srv);
+
+/* Port actually bound (useful with port 0). */
+int rtmp_server_port(const struct rtmp_server *srv);
+
+#endif
