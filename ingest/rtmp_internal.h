@@ -1,7 +1,7 @@
 /*
  * Internal interfaces of the ingest module: the pure RTMP parsers and
  * serialisers. Nothing here touches a socket; every function takes bytes and
- * returns results. Only ingest/*.c and the tests include this header.
+ * returns results. Only the ingest sources and the tests include this header.
  */
 #ifndef ONAIR_RTMP_INTERNAL_H
 #define ONAIR_RTMP_INTERNAL_H
@@ -103,6 +103,7 @@ struct rtmp_chunk_reader {
     uint8_t hdr[18];
     size_t hdr_have;
     struct rtmp_chunk_stream *cur;
+    size_t buf_bytes; /* payload buffers allocated across all csids (accounting) */
     const char *error;
 };
 

@@ -56,4 +56,8 @@ static inline int harness_done(void)
     return harness_failures ? 1 : 0;
 }
 
+#ifndef ARRAY_LEN
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#endif
+
 #endif

@@ -1,0 +1,483 @@
+/*
+ * Segmenter tests: codec configuration parsing, playlist rendering against
+ * golden files, and the muxer end to end on real encoder output (an FLV file
+ * made by ffmpeg, read tag by tag here and fed as frames, no demuxer between).
+ *
+ * usage: test_segmenter DATA_DIR
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../segmenter/segmenter.h"
+#include "../../segmenter/segmenter_internal.h"
+#include "../../store/store.h"
+#include "harness.h"
+
+static const char *data_dir;
+
+/* ---- codec configuration ------------------------------------------------- */
+
+static size_t hex2bin(const char *hex, uint8_t *out, size_t cap)
+{
+    size_t n = 0;
+
+    while (hex[0] && hex[1] && n < cap) {
+        unsigned v;
+
+        sscanf(hex, "%2x", &v);
+        out[n++] = (uint8_t)v;
+        hex += 2;
+    }
+    return n;
+}
+
+/* Wraps one SPS in an AVCDecoderConfigurationRecord with a dummy PPS. */
+static size_t make_avcc(const char *sps_hex, uint8_t *out)
+{
+    uint8_t sps[128];
+    size_t n = hex2bin(sps_hex, sps, sizeof(sps)), len = 0;
+
+    out[len++] = 1;
+    out[len++] = sps[1];
+    out[len++] = sps[2];
+    out[len++] = sps[3];
+    out[len++] = 0xff;
+    out[len++] = 0xe1;
+    out[len++] = (uint8_t)(n >> 8);
+    out[len++] = (uint8_t)n;
+    memcpy(out + len, sps, n);
+    len += n;
+    out[len++] = 1;
+    out[len++] = 0;
+    out[len++] = 2;
+    out[len++] = 0x68;
+    out[len++] = 0xce;
+    return len;
+}
+
+static void test_avc_config(void)
+{
+    static const struct {
+        const char *sps, *codec;
+        int w, h;
+    } cases[] = {
+        /* x264 high 1280x720, main 1920x1080 (cropped from 1088), baseline 320x240 */
+        {"6764001facd9405005bb0110000003001000000303c0f1831960", "avc1.64001f", 1280, 720},
+        {"674d4028d900780227e5c044000003000400000300f03c60c920", "avc1.4d4028", 1920, 1080},
+        {"6742c00dd90141fb0110000003001000000303c0f142a480", "avc1.42c00d", 320, 240},
+    };
+    uint8_t avcc[160];
+    struct avc_info info;
+
+    for (size_t i = 0; i < (size_t)ARRAY_LEN(cases); i++) {
+        size_t len = make_avcc(cases[i].sps, avcc);
+
+        CHECK_EQ_INT(avc_parse_config(avcc, len, &info), 0);
+        CHECK_EQ_INT(info.width, cases[i].w);
+        CHECK_EQ_INT(info.height, cases[i].h);
+        CHECK_EQ_INT(info.nal_length_size, 4);
+        CHECK_EQ_STR(info.codec, cases[i].codec);
+        /* every truncation is refused, none crashes */
+        for (size_t cut = 0; cut < 8 + 10; cut++)
+            CHECK(avc_parse_config(avcc, cut, &info) == -EINVAL);
+    }
+    avcc[0] = 2; /* unknown configurationVersion */
+    CHECK_EQ_INT(avc_parse_config(avcc, 30, &info), -EINVAL);
+}
+
+static void test_aac_config(void)
+{
+    struct aac_info a;
+    const uint8_t lc44[] = {0x12, 0x10}, lc48mono[] = {0x11, 0x88}, he[] = {0x2b, 0x92, 0x08, 0x00};
+    const uint8_t bad_rate[] = {0x17, 0x90};
+
+    CHECK_EQ_INT(aac_parse_config(lc44, 2, &a), 0);
+    CHECK_EQ_INT(a.sample_rate, 44100);
+    CHECK_EQ_INT(a.channels, 2);
+    CHECK_EQ_STR(a.codec, "mp4a.40.2");
+    CHECK_EQ_INT(aac_parse_config(lc48mono, 2, &a), 0);
+    CHECK_EQ_INT(a.sample_rate, 48000);
+    CHECK_EQ_INT(a.channels, 1);
+    CHECK_EQ_INT(aac_parse_config(he, 4, &a), 0);
+    CHECK_EQ_INT(a.object_type, 5);
+    CHECK_EQ_STR(a.codec, "mp4a.40.5");
+    CHECK_EQ_INT(aac_parse_config(bad_rate, 2, &a), -EINVAL); /* index 13 is reserved */
+    CHECK_EQ_INT(aac_parse_config(lc44, 1, &a), -EINVAL);
+    CHECK_EQ_INT(aac_parse_config(lc44, 0, &a), -EINVAL);
+}
+
+/* ---- playlists against golden files ------------------------------------- */
+
+static char *read_file(const char *name, size_t *len)
+{
+    char path[1024];
+    FILE *f;
+    char *buf;
+    long n;
+
+    snprintf(path, sizeof(path), "%s/%s", data_dir, name);
+    f = fopen(path, "rb");
+    if (!f) {
+        perror(path);
+        return NULL;
+    }
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = calloc(1, (size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+static void check_golden(const struct bytes *got, const char *golden)
+{
+    size_t len = 0;
+    char *want = read_file(golden, &len);
+
+    CHECK(want != NULL);
+    if (!want)
+        return;
+    CHECK_EQ_INT(got->len, len);
+    if (got->len != len || memcmp(got->data, want, len) != 0) {
+        harness_failures++;
+        fprintf(stderr, "%s differs; rendered:\n%.*s\n", golden, (int)got->len,
+                (const char *)got->data);
+    }
+    free(want);
+}
+
+static void fill_seg(struct hls_segment *s, uint64_t msn, double dur, const char *gen)
+{
+    memset(s, 0, sizeof(*s));
+    s->msn = msn;
+    s->duration = dur;
+    s->pdt_ms = 1795000000000LL + (int64_t)msn * 2000; /* 2026-11-18T... */
+    snprintf(s->map_uri, sizeof(s->map_uri), "init-%s.mp4", gen);
+    snprintf(s->uri, sizeof(s->uri), "seg-%s-%llu.m4s", gen, (unsigned long long)msn);
+}
+
+static void test_playlist_golden(void)
+{
+    struct hls_segment segs[4];
+    struct hls_media_playlist pl = {.version = 7, .target_duration = 2, .segs = segs};
+    struct hls_variant v = {.bandwidth = 1234567, .codecs = "avc1.64001f,mp4a.40.2",
+                            .width = 1280, .height = 720, .frame_rate = 30,
+                            .uri = "media.m3u8"};
+    struct bytes out = {0};
+
+    for (int i = 0; i < 3; i++)
+        fill_seg(&segs[i], 40 + (uint64_t)i, i == 2 ? 1.967 : 2.0, "abc1");
+    pl.nsegs = 3;
+    CHECK_EQ_INT(hls_render_media(&pl, &out), 0);
+    check_golden(&out, "media_live.m3u8");
+
+    /* a publisher came back: new init segment after a discontinuity; then it ended */
+    out.len = 0;
+    fill_seg(&segs[3], 43, 2.5, "abc2");
+    segs[3].discontinuity = true;
+    pl.nsegs = 4;
+    pl.target_duration = 3;
+    pl.ended = true;
+    CHECK_EQ_INT(hls_render_media(&pl, &out), 0);
+    check_golden(&out, "media_discontinuity_ended.m3u8");
+
+    out.len = 0;
+    CHECK_EQ_INT(hls_render_multivariant(&v, &out), 0);
+    check_golden(&out, "multivariant.m3u8");
+
+    out.len = 0;
+    v.width = v.height = 0;
+    v.frame_rate = 0;
+    v.codecs = "mp4a.40.2";
+    CHECK_EQ_INT(hls_render_multivariant(&v, &out), 0);
+    check_golden(&out, "multivariant_audio.m3u8");
+    bytes_reset(&out);
+}
+
+/* ---- end to end on real encoder output ---------------------------------- */
+
+struct flv_file {
+    uint8_t *data;
+    size_t len, pos;
+};
+
+static int make_flv(const char *path, const char *args)
+{
+    char cmd[2048];
+
+    snprintf(cmd, sizeof(cmd), "ffmpeg -nostdin -v error -y %s -f flv %s", args, path);
+    return system(cmd);
+}
+
+static int load_flv(const char *path, struct flv_file *f)
+{
+    FILE *fp = fopen(path, "rb");
+    long n;
+
+    memset(f, 0, sizeof(*f));
+    if (!fp)
+        return -1;
+    fseek(fp, 0, SEEK_END);
+    n = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    f->data = malloc((size_t)n);
+    f->len = fread(f->data, 1, (size_t)n, fp);
+    fclose(fp);
+    f->pos = 13; /* FLV header + PreviousTagSize0 */
+    return f->len == (size_t)n && n > 13 ? 0 : -1;
+}
+
+/* Feeds every tag of F to S as the ingest would. Returns frames fed, or -1. */
+static int feed_flv(struct flv_file *f, struct seg_stream *s, int64_t *last_ms)
+{
+    int frames = 0;
+
+    while (f->pos + 11 <= f->len) {
+        const uint8_t *t = f->data + f->pos;
+        size_t size = (size_t)t[1] << 16 | (size_t)t[2] << 8 | t[3];
+        int64_t ts = (int64_t)((uint32_t)t[7] << 24 | (uint32_t)t[4] << 16 |
+                               (uint32_t)t[5] << 8 | t[6]);
+        const uint8_t *b = t + 11;
+
+        if (f->pos + 11 + size + 4 > f->len)
+            return -1;
+        if (t[0] == 9 && size > 5 && (b[0] & 0x0f) == 7) {
+            int32_t cts = (int32_t)((uint32_t)b[2] << 16 | (uint32_t)b[3] << 8 | b[4]);
+
+            if (cts & 0x800000)
+                cts -= 0x1000000;
+            if (b[1] == 0) {
+                CHECK_EQ_INT(seg_stream_video_config(s, b + 5, size - 5), 0);
+            } else if (b[1] == 1) {
+                struct seg_frame fr = {SEG_VIDEO, ts, cts, (b[0] >> 4) == 1, b + 5, size - 5};
+
+                if (seg_stream_frame(s, &fr) < 0)
+                    return -1;
+                frames++;
+            }
+        } else if (t[0] == 8 && size > 2 && (b[0] >> 4) == 10) {
+            if (b[1] == 0) {
+                CHECK_EQ_INT(seg_stream_audio_config(s, b + 2, size - 2), 0);
+            } else {
+                struct seg_frame fr = {SEG_AUDIO, ts, 0, true, b + 2, size - 2};
+
+                if (seg_stream_frame(s, &fr) < 0)
+                    return -1;
+                frames++;
+            }
+        }
+        if (ts > *last_ms)
+            *last_ms = ts;
+        f->pos += 11 + size + 4;
+    }
+    return frames;
+}
+
+/* Sums EXTINF durations of a media playlist; counts segments in *N. */
+static double sum_extinf(const struct buf *pl, int *n)
+{
+    char *text = strndup((const char *)pl->data, pl->len);
+    double sum = 0;
+
+    *n = 0;
+    for (char *p = text; (p = strstr(p, "#EXTINF:")); p++) {
+        sum += atof(p + 8);
+        (*n)++;
+    }
+    free(text);
+    return sum;
+}
+
+static bool buf_has(const struct buf *b, const char *needle)
+{
+    return b && memmem(b->data, b->len, needle, strlen(needle)) != NULL;
+}
+
+static void test_segmenter_av(void)
+{
+    const char *flv = "/tmp/onair-test-seg-av.flv";
+    struct seg_params p = {.segment_ms = 2000, .window_segments = 20};
+    struct store *st = store_new();
+    struct seg_stream *s = NULL, *s2 = NULL;
+    struct flv_file f;
+    struct buf *b, *init, *first_seg;
+    enum store_kind kind;
+    int64_t last_ms = 0;
+    int n = 0;
+    double sum;
+    char *text;
+
+    CHECK_EQ_INT(make_flv(flv, "-f lavfi -i testsrc2=size=320x240:rate=30 -f lavfi -i "
+                               "sine=frequency=440:sample_rate=48000 -t 10 -c:v libx264 "
+                               "-preset veryfast -bf 2 -g 30 -pix_fmt yuv420p -c:a aac -b:a 64k"),
+                 0);
+    CHECK_EQ_INT(load_flv(flv, &f), 0);
+    CHECK_EQ_INT(seg_stream_open(st, "show", &p, &s), 0);
+    CHECK_EQ_INT(seg_stream_open(st, "show", &p, &s2), -EBUSY);
+    CHECK_EQ_INT(seg_stream_open(st, "../etc", &p, &s2), -EINVAL);
+    CHECK(feed_flv(&f, s, &last_ms) > 500);
+    /* while live: playlists and segments are there, no ENDLIST */
+    b = store_get(st, "show", "media.m3u8", &kind);
+    CHECK(b && kind == STORE_PLAYLIST);
+    CHECK(buf_has(b, "#EXT-X-TARGETDURATION:2\n"));
+    CHECK(buf_has(b, "#EXT-X-MEDIA-SEQUENCE:0\n"));
+    CHECK(buf_has(b, "#EXT-X-PROGRAM-DATE-TIME:"));
+    CHECK(!buf_has(b, "#EXT-X-ENDLIST"));
+    buf_unref(b);
+    b = store_get(st, "show", "index.m3u8", &kind);
+    CHECK(buf_has(b, "CODECS=\"avc1.64000d,mp4a.40.2\""));
+    CHECK(buf_has(b, "RESOLUTION=320x240"));
+    CHECK(buf_has(b, "FRAME-RATE=30.000"));
+    buf_unref(b);
+    seg_stream_close(s);
+
+    b = store_get(st, "show", "media.m3u8", &kind);
+    CHECK(buf_has(b, "#EXT-X-ENDLIST"));
+    sum = b ? sum_extinf(b, &n) : 0;
+    /* 10 s at a 1 s GOP and a 2 s target: 5 segments adding up to the input */
+    CHECK_EQ_INT(n, 5);
+    CHECK(sum > 9.9 && sum < 10.1);
+    text = b ? strndup((const char *)b->data, b->len) : NULL;
+    {
+        char *m = text ? strstr(text, "#EXT-X-MAP:URI=\"") : NULL;
+        char *u = text ? strstr(text, "seg-") : NULL;
+        char name[128] = "";
+
+        CHECK(m != NULL && u != NULL);
+        if (m && sscanf(m + 16, "%127[^\"]", name) == 1) {
+            init = store_get(st, "show", name, &kind);
+            CHECK(init && kind == STORE_INIT);
+            CHECK(init && init->len > 100 && memcmp(init->data + 4, "ftyp", 4) == 0);
+            CHECK(buf_has(init, "moov") && buf_has(init, "mvex"));
+            buf_unref(init);
+        }
+        if (u && sscanf(u, "%127[^\n]", name) == 1) {
+            first_seg = store_get(st, "show", name, &kind);
+            CHECK(first_seg && kind == STORE_SEGMENT);
+            /* CMAF segment: styp? then moof + mdat, no mfra */
+            CHECK(buf_has(first_seg, "moof") && buf_has(first_seg, "mdat"));
+            CHECK(!buf_has(first_seg, "mfra"));
+            buf_unref(first_seg);
+        }
+    }
+    buf_unref(b);
+
+    /* a republish under the same name never reuses a segment URI */
+    {
+        char *old_init = text ? strstr(text, "init-") : NULL;
+        char oldname[64] = "";
+
+        if (old_init)
+            sscanf(old_init, "%63[^\"]", oldname);
+        CHECK_EQ_INT(seg_stream_open(st, "show", &p, &s), 0);
+        f.pos = 13;
+        last_ms = 0;
+        CHECK(feed_flv(&f, s, &last_ms) > 500);
+        b = store_get(st, "show", "media.m3u8", &kind);
+        CHECK(b && oldname[0] && !buf_has(b, oldname));
+        buf_unref(b);
+        CHECK(store_get(st, "show", oldname, &kind) == NULL);
+        seg_stream_close(s);
+    }
+    free(text);
+    free(f.data);
+    unlink(flv);
+    store_free(st);
+}
+
+static void test_segmenter_single_track(void)
+{
+    static const struct {
+        const char *args, *codecs;
+        int segments;
+    } cases[] = {
+        {"-f lavfi -i sine=frequency=440:sample_rate=44100 -t 6 -c:a aac", "\"mp4a.40.2\"", 3},
+        {"-f lavfi -i testsrc2=size=160x120:rate=25 -t 6 -c:v libx264 -preset veryfast -g 25 "
+         "-pix_fmt yuv420p",
+         "\"avc1.64000b\"", 3},
+    };
+    const char *flv = "/tmp/onair-test-seg-one.flv";
+    struct seg_params p = {.segment_ms = 2000, .window_segments = 6};
+
+    for (size_t i = 0; i < (size_t)ARRAY_LEN(cases); i++) {
+        struct store *st = store_new();
+        struct seg_stream *s = NULL;
+        struct flv_file f;
+        enum store_kind kind;
+        struct buf *b;
+        int64_t last_ms = 0;
+        int n = 0;
+        double sum;
+
+        CHECK_EQ_INT(make_flv(flv, cases[i].args), 0);
+        CHECK_EQ_INT(load_flv(flv, &f), 0);
+        CHECK_EQ_INT(seg_stream_open(st, "one", &p, &s), 0);
+        CHECK(feed_flv(&f, s, &last_ms) > 100);
+        seg_stream_close(s);
+        b = store_get(st, "one", "index.m3u8", &kind);
+        CHECK(buf_has(b, cases[i].codecs));
+        buf_unref(b);
+        b = store_get(st, "one", "media.m3u8", &kind);
+        sum = b ? sum_extinf(b, &n) : 0;
+        CHECK_EQ_INT(n, cases[i].segments);
+        CHECK(sum > 5.9 && sum < 6.1);
+        buf_unref(b);
+        free(f.data);
+        unlink(flv);
+        store_free(st);
+    }
+}
+
+/* An encoder keyframe interval longer than the target: segments follow the
+ * keyframes and the target duration tells the truth. */
+static void test_segmenter_long_gop(void)
+{
+    const char *flv = "/tmp/onair-test-seg-gop.flv";
+    struct seg_params p = {.segment_ms = 2000, .window_segments = 6};
+    struct store *st = store_new();
+    struct seg_stream *s = NULL;
+    struct flv_file f;
+    enum store_kind kind;
+    struct buf *b;
+    int64_t last_ms = 0;
+    int n = 0;
+
+    CHECK_EQ_INT(make_flv(flv, "-f lavfi -i testsrc2=size=160x120:rate=25 -t 12 -c:v libx264 "
+                               "-preset veryfast -g 100 -keyint_min 100 -sc_threshold 0 "
+                               "-pix_fmt yuv420p"),
+                 0);
+    CHECK_EQ_INT(load_flv(flv, &f), 0);
+    CHECK_EQ_INT(seg_stream_open(st, "gop", &p, &s), 0);
+    CHECK(feed_flv(&f, s, &last_ms) > 100);
+    seg_stream_close(s);
+    b = store_get(st, "gop", "media.m3u8", &kind);
+    CHECK(buf_has(b, "#EXT-X-TARGETDURATION:4\n"));
+    CHECK(buf_has(b, "#EXTINF:4.000,"));
+    CHECK(b && sum_extinf(b, &n) > 11.9);
+    CHECK_EQ_INT(n, 3);
+    buf_unref(b);
+    free(f.data);
+    unlink(flv);
+    store_free(st);
+}
+
+int main(int argc, char **argv)
+{
+    data_dir = argc > 1 ? argv[1] : "tests/data";
+    seg_global_init();
+    RUN(test_avc_config);
+    RUN(test_aac_config);
+    RUN(test_playlist_golden);
+    RUN(test_segmenter_av);
+    RUN(test_segmenter_single_track);
+    RUN(test_segmenter_long_gop);
+    return harness_done();
+}
