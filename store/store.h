@@ -34,7 +34,7 @@ void store_free(struct store *st);
  * Claims stream NAME for one publisher. Creates it if needed; an existing
  * unclaimed (ended) stream is emptied and reused. Returns 0 and the stream in
  * *OUT (borrowed until store_release), -EBUSY if another publisher holds it,
- * -ENOMEM.
+ * -EINVAL if NAME is empty or not shorter than STORE_NAME_MAX, -ENOMEM.
  */
 int store_claim(struct store *st, const char *name, struct store_stream **out);
 
@@ -49,7 +49,8 @@ void store_sweep(struct store *st);
 
 /*
  * Publishes object NAME of KIND. Takes ownership of the caller's reference on
- * B; replaces (and unrefs) any object of the same name. Returns 0 or -ENOMEM.
+ * B, also on error; replaces (and unrefs) any object of the same name.
+ * Returns 0, -EINVAL (NAME empty or too long) or -ENOMEM.
  */
 int store_put(struct store_stream *ss, const char *name, enum store_kind kind, struct buf *b);
 

@@ -1,0 +1,745 @@
+/*
+ * http — HLS delivery on libmicrohttpd: an internal epoll thread pool answers
+ * from the store, zero-copy (the response borrows the buffer's bytes and holds
+ * a reference that MHD's free callback drops).
+ *
+ *   GET /                        usage page
+ *   GET /healthz                 "ok"
+ *   GET /static/hls.min.js       hls.js, loaded once at start
+ *   GET /live/NAME               301 to /live/NAME/
+ *   GET /live/NAME/              player page (plays the relative index.m3u8)
+ *   GET /live/NAME/OBJ           store object: playlist, init, segment, part
+ *   OPTIONS *                    204, CORS preflight
+ *
+ * Every path segment must match [A-Za-z0-9_.-]{1,127} and not start with '.',
+ * which rules out "..", "//" and NUL (%00 is left undecoded and '%' is not
+ * allowed); a malformed path is a 400, a well-formed unknown one a 404.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../config/config.h"
+#include "../store/store.h"
+#include "http.h"
+#include "http_internal.h"
+
+#define MOD "http"
+#define ALLOW_METHODS "GET, HEAD, OPTIONS"
+#define CONNECTION_TIMEOUT_S 30
+#define HLSJS_MAX_BYTES (16u << 20)
+#define IMMUTABLE_CC "public, max-age=31536000, immutable"
+/*
+ * Non-safelisted headers scripts may read cross-origin: hls.js reads Age (a
+ * CDN's cache age) to place the live edge; Date and ETag help debugging.
+ */
+#define EXPOSE_HEADERS "Age, Date, ETag"
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    const struct cfg *cfg;
+    struct store *st;
+    struct buf *hlsjs;      /* NULL if no hls.min.js was found */
+    struct buf *index_page; /* GET / */
+    char playlist_cc[48];   /* Cache-Control of playlists */
+    atomic_bool running;    /* past start-up: MHD's client-side noise goes to debug */
+    int port;
+};
+
+/* Marks a request whose first handler call has been seen (never written). */
+static char request_seen;
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static bool segment_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
+}
+
+/*
+ * True if PATH is "/" followed by '/'-separated segments of [A-Za-z0-9_.-],
+ * each 1..STORE_NAME_MAX-1 long and not starting with '.'; only the last
+ * segment may be empty (a trailing slash).
+ */
+static bool path_ok(const char *path)
+{
+    const char *seg;
+
+    if (path[0] != '/')
+        return false;
+    for (seg = path + 1;;) {
+        size_t n = 0;
+
+        while (segment_char(seg[n]))
+            n++;
+        if (seg[n] != '/' && seg[n] != '\0')
+            return false;
+        if (n == 0 && seg[n] == '/')
+            return false;
+        if (n >= STORE_NAME_MAX || (n > 0 && seg[0] == '.'))
+            return false;
+        if (seg[n] == '\0')
+            return true;
+        seg += n + 1;
+    }
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/*
+ * MHD unescape callback for the path and query arguments: decodes %HH like
+ * MHD's default, except %00, which stays as the three characters so that no
+ * NUL can cut a name short (path_ok then rejects the '%').
+ */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    char *w = s;
+    const char *r = s;
+
+    (void)cls;
+    (void)conn;
+    while (*r) {
+        int hi = r[0] == '%' ? hex_value(r[1]) : -1;
+        int lo = hi >= 0 ? hex_value(r[2]) : -1;
+
+        if (lo >= 0 && (hi | lo) != 0) {
+            *w++ = (char)(hi * 16 + lo);
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
+static const char *content_type(const char *name)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {
+        {".m3u8", "application/vnd.apple.mpegurl"},
+        /*
+         * fMP4 media segments and parts: video/mp4 rather than the IANA
+         * video/iso.segment. hls.js ignores the type (it fetches bytes), Safari
+         * and AVPlayer accept video/mp4, and CDNs and proxies know video/mp4
+         * (compression and caching rules keyed on type), whereas
+         * video/iso.segment buys no client anything.
+         */
+        {".m4s", "video/mp4"},
+        {".mp4", "video/mp4"},
+        {".m4a", "audio/mp4"},
+        {".aac", "audio/aac"},
+        {".ts", "video/mp2t"},
+        {".vtt", "text/vtt"},
+    };
+    const char *dot = strrchr(name, '.');
+
+    for (size_t i = 0; dot && i < ARRAY_SIZE(types); i++)
+        if (strcmp(dot, types[i].ext) == 0)
+            return types[i].type;
+    return "application/octet-stream";
+}
+
+static uint64_t fnv1a64(const uint8_t *p, size_t len)
+{
+    uint64_t h = 14695981039346656037ull;
+
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* True if the If-None-Match value VALUE lists ETAG (weak comparison, RFC 9110 13.1.2). */
+static bool etag_matches(const char *value, const char *etag)
+{
+    const char *p;
+
+    if (!value)
+        return false;
+    while (*value == ' ' || *value == '\t')
+        value++;
+    if (strcmp(value, "*") == 0)
+        return true;
+    for (p = value; (p = strstr(p, etag)) != NULL; p++) {
+        char after = p[strlen(etag)];
+
+        if (after == '\0' || after == ',' || after == ' ' || after == '\t')
+            return true;
+    }
+    return false;
+}
+
+static void unref_cb(void *cls)
+{
+    buf_unref(cls);
+}
+
+/* ---- responses ----------------------------------------------------------- */
+
+static void add_header(struct MHD_Response *r, const char *name, const char *value)
+{
+    if (MHD_add_response_header(r, name, value) != MHD_YES)
+        log_warn(MOD, "cannot add header %s", name);
+}
+
+/* A response over bytes that outlive the daemon (string literals, server-owned). */
+static struct MHD_Response *fixed_response(const void *data, size_t len, const char *type,
+                                           const char *cache_control)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_PERSISTENT);
+
+    if (!r)
+        return NULL;
+    if (type)
+        add_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (cache_control)
+        add_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache_control);
+    return r;
+}
+
+/* A zero-copy response over B; takes ownership of the caller's reference. */
+static struct MHD_Response *buf_response(struct buf *b, const char *type, const char *cache_control)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer_with_free_callback_cls(b->len, b->data, unref_cb, b);
+
+    if (!r) {
+        buf_unref(b);
+        return NULL;
+    }
+    add_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    add_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cache_control);
+    return r;
+}
+
+static void log_failure(struct MHD_Connection *conn, const char *method, const char *url,
+                        unsigned status)
+{
+    const union MHD_ConnectionInfo *ci;
+    char peer[NI_MAXHOST + 8] = "?", safe[160];
+    size_t i;
+
+    if (log_get_level() < LOG_DEBUG)
+        return;
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        socklen_t len = ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                               : sizeof(struct sockaddr_in);
+
+        getnameinfo(ci->client_addr, len, peer, sizeof(peer), NULL, 0, NI_NUMERICHOST);
+    }
+    for (i = 0; url[i] && i < sizeof(safe) - 1; i++)
+        safe[i] = isprint((unsigned char)url[i]) ? url[i] : '?';
+    safe[i] = '\0';
+    log_debug(MOD, "[%s] %s %s%s -> %u", peer, method, safe, url[i] ? "..." : "", status);
+}
+
+/* Adds the common headers, queues R (NULL = out of memory) and drops our reference. */
+static enum MHD_Result reply(struct http_server *srv, struct MHD_Connection *conn,
+                             const char *method, const char *url, unsigned status,
+                             struct MHD_Response *r)
+{
+    enum MHD_Result ret;
+
+    if (!r) {
+        log_warn(MOD, "out of memory answering %s", method);
+        return MHD_NO; /* MHD closes the connection */
+    }
+    add_header(r, "X-Content-Type-Options", "nosniff");
+    if (srv->cfg->http_cors_origin[0]) {
+        add_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, srv->cfg->http_cors_origin);
+        add_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSE_HEADERS);
+    }
+    ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    if (status >= 400)
+        log_failure(conn, method, url, status);
+    return ret;
+}
+
+static enum MHD_Result send_error(struct http_server *srv, struct MHD_Connection *conn,
+                                  const char *method, const char *url, unsigned status)
+{
+    const char *text;
+    struct MHD_Response *r;
+
+    switch (status) {
+    case MHD_HTTP_BAD_REQUEST:
+        text = "bad request\n";
+        break;
+    case MHD_HTTP_NOT_FOUND:
+        text = "not found\n";
+        break;
+    case MHD_HTTP_METHOD_NOT_ALLOWED:
+        text = "method not allowed\n";
+        break;
+    default:
+        text = "error\n";
+        break;
+    }
+    /* no-store: a 404 playlist now may exist a second later. */
+    r = fixed_response(text, strlen(text), "text/plain; charset=utf-8", "no-store");
+    if (r && status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        add_header(r, MHD_HTTP_HEADER_ALLOW, ALLOW_METHODS);
+    return reply(srv, conn, method, url, status, r);
+}
+
+/* ---- routes -------------------------------------------------------------- */
+
+static bool header_list_ok(const char *v)
+{
+    for (; *v; v++)
+        if (!segment_char(*v) && *v != ',' && *v != ' ')
+            return false;
+    return true;
+}
+
+static enum MHD_Result serve_options(struct http_server *srv, struct MHD_Connection *conn,
+                                     const char *url)
+{
+    struct MHD_Response *r = fixed_response("", 0, NULL, NULL);
+    const char *req_headers;
+
+    if (!r)
+        return reply(srv, conn, "OPTIONS", url, MHD_HTTP_NO_CONTENT, NULL);
+    add_header(r, MHD_HTTP_HEADER_ALLOW, ALLOW_METHODS);
+    if (srv->cfg->http_cors_origin[0]) {
+        add_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_METHODS, ALLOW_METHODS);
+        add_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_MAX_AGE, "86400");
+        /* Reading is harmless, so allow whatever request headers the page asks for. */
+        req_headers =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Access-Control-Request-Headers");
+        if (req_headers && req_headers[0] && header_list_ok(req_headers))
+            add_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_HEADERS, req_headers);
+    }
+    return reply(srv, conn, "OPTIONS", url, MHD_HTTP_NO_CONTENT, r);
+}
+
+static enum MHD_Result serve_object(struct http_server *srv, struct MHD_Connection *conn,
+                                    const char *method, const char *url, const char *stream,
+                                    const char *obj)
+{
+    enum store_kind kind;
+    struct buf *b = store_get(srv->st, stream, obj, &kind);
+    struct MHD_Response *r;
+    char etag[24];
+
+    if (!b)
+        return send_error(srv, conn, method, url, MHD_HTTP_NOT_FOUND);
+    if (kind != STORE_PLAYLIST)
+        return reply(srv, conn, method, url, MHD_HTTP_OK,
+                     buf_response(b, content_type(obj), IMMUTABLE_CC));
+
+    /*
+     * Playlists change every part or segment, so a CDN revalidates them
+     * often: a content ETag lets it get a 304. Media objects carry no ETag:
+     * they are immutable with a one-year max-age, so nobody revalidates them.
+     */
+    snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)fnv1a64(b->data, b->len));
+    if (etag_matches(
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH),
+            etag)) {
+        buf_unref(b);
+        r = fixed_response("", 0, NULL, srv->playlist_cc);
+        if (r)
+            add_header(r, MHD_HTTP_HEADER_ETAG, etag);
+        return reply(srv, conn, method, url, MHD_HTTP_NOT_MODIFIED, r);
+    }
+    r = buf_response(b, content_type(obj), srv->playlist_cc);
+    if (r)
+        add_header(r, MHD_HTTP_HEADER_ETAG, etag);
+    return reply(srv, conn, method, url, MHD_HTTP_OK, r);
+}
+
+/* /live/NAME, /live/NAME/ and /live/NAME/OBJ; REST is what follows "/live/". */
+static enum MHD_Result route_live(struct http_server *srv, struct MHD_Connection *conn,
+                                  const char *method, const char *url, const char *rest)
+{
+    const char *slash = strchr(rest, '/');
+    char stream[STORE_NAME_MAX];
+    size_t n;
+
+    if (rest[0] == '\0')
+        return send_error(srv, conn, method, url, MHD_HTTP_NOT_FOUND);
+    if (!slash) {
+        char location[STORE_NAME_MAX + 8];
+        struct MHD_Response *r;
+        static const char text[] = "moved\n";
+
+        snprintf(location, sizeof(location), "/live/%s/", rest);
+        r = fixed_response(text, sizeof(text) - 1, "text/plain; charset=utf-8", "max-age=3600");
+        if (r)
+            add_header(r, MHD_HTTP_HEADER_LOCATION, location);
+        return reply(srv, conn, method, url, MHD_HTTP_MOVED_PERMANENTLY, r);
+    }
+    n = (size_t)(slash - rest); /* < STORE_NAME_MAX: path_ok checked it */
+    memcpy(stream, rest, n);
+    stream[n] = '\0';
+    rest = slash + 1;
+    if (rest[0] == '\0')
+        return reply(srv, conn, method, url, MHD_HTTP_OK,
+                     fixed_response(http_player_html, http_player_html_len,
+                                    "text/html; charset=utf-8", "no-cache"));
+    if (strchr(rest, '/'))
+        return send_error(srv, conn, method, url, MHD_HTTP_NOT_FOUND);
+    return serve_object(srv, conn, method, url, stream, rest);
+}
+
+static enum MHD_Result route(struct http_server *srv, struct MHD_Connection *conn,
+                             const char *method, const char *url)
+{
+    static const char ok[] = "ok\n";
+
+    if (!path_ok(url))
+        return send_error(srv, conn, method, url, MHD_HTTP_BAD_REQUEST);
+    if (strncmp(url, "/live/", 6) == 0)
+        return route_live(srv, conn, method, url, url + 6);
+    if (strcmp(url, "/healthz") == 0)
+        return reply(srv, conn, method, url, MHD_HTTP_OK,
+                     fixed_response(ok, sizeof(ok) - 1, "text/plain; charset=utf-8", "no-store"));
+    if (strcmp(url, "/static/hls.min.js") == 0) {
+        if (!srv->hlsjs)
+            return send_error(srv, conn, method, url, MHD_HTTP_NOT_FOUND);
+        return reply(srv, conn, method, url, MHD_HTTP_OK,
+                     buf_response(buf_ref(srv->hlsjs), "application/javascript; charset=utf-8",
+                                  "public, max-age=3600"));
+    }
+    if (strcmp(url, "/") == 0)
+        return reply(srv, conn, method, url, MHD_HTTP_OK,
+                     fixed_response(srv->index_page->data, srv->index_page->len,
+                                    "text/html; charset=utf-8", "no-cache"));
+    return send_error(srv, conn, method, url, MHD_HTTP_NOT_FOUND);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
+{
+    struct http_server *srv = cls;
+    bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
+    bool head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    bool options = strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0;
+
+    (void)version;
+    (void)upload_data;
+    if (*req_cls == NULL) {
+        /*
+         * Other methods are refused at once, before any body is read: MHD
+         * 0.9.75 refuses to queue a response while body data is pending, and
+         * closing the connection is what an unwanted upload deserves.
+         */
+        if (!get && !head && !options)
+            return send_error(srv, conn, method, url, MHD_HTTP_METHOD_NOT_ALLOWED);
+        /*
+         * Measured with MHD 0.9.75: a response queued on the first call
+         * (headers only) is sent with "Connection: close"; one queued on the
+         * second call keeps the connection alive (about 5x the requests/s).
+         */
+        *req_cls = &request_seen;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        *upload_data_size = 0; /* a body on GET/HEAD/OPTIONS means nothing: drop it */
+        return MHD_YES;
+    }
+    if (options)
+        return serve_options(srv, conn, url);
+    return route(srv, conn, method, url);
+}
+
+/* ---- start-up ------------------------------------------------------------ */
+
+/* MHD's messages: start-up failures and server-side trouble are warnings; the
+ * rest (clients resetting, timing out, sending garbage) is debug noise. */
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+    static const char *const serious[] = {"accept", "limit", "emory", "thread", "epoll"};
+    struct http_server *srv = cls;
+    enum log_level level = LOG_DEBUG;
+    char line[512];
+    size_t n;
+
+    vsnprintf(line, sizeof(line), fmt, ap);
+    n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    if (!atomic_load(&srv->running))
+        level = LOG_WARN;
+    for (size_t i = 0; i < ARRAY_SIZE(serious) && level == LOG_DEBUG; i++)
+        if (strstr(line, serious[i]))
+            level = LOG_WARN;
+    if (level == LOG_DEBUG && log_get_level() < LOG_DEBUG)
+        return;
+    log_msg(level, MOD, "libmicrohttpd: %s", line);
+}
+
+/* Reads a whole regular file of at most HLSJS_MAX_BYTES. Returns a new buffer or NULL. */
+static struct buf *read_file(const char *path)
+{
+    struct buf *b = NULL;
+    struct stat sb;
+    size_t got = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size <= 0 ||
+        (uint64_t)sb.st_size > HLSJS_MAX_BYTES)
+        goto fail;
+    b = buf_new((size_t)sb.st_size);
+    if (!b)
+        goto fail;
+    while (got < b->len) {
+        ssize_t n = read(fd, b->data + got, b->len - got);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            goto fail;
+        got += (size_t)n;
+    }
+    close(fd);
+    return b;
+fail:
+    buf_unref(b);
+    close(fd);
+    return NULL;
+}
+
+/* Finds and loads hls.min.js (see config.h, http_player_js). Returns a new buffer or NULL. */
+static struct buf *load_hlsjs(const struct cfg *cfg)
+{
+    char exe_rel[PATH_MAX + 64] = "", exe[PATH_MAX];
+    const char *env = getenv("ONAIR_HLSJS");
+    const char *candidates[4];
+    size_t ncand = 0;
+    ssize_t n;
+
+    if (cfg->http_player_js[0]) {
+        candidates[ncand++] = cfg->http_player_js;
+    } else {
+        if (env && env[0])
+            candidates[ncand++] = env;
+        n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        if (n > 0) {
+            exe[n] = '\0';
+            snprintf(exe_rel, sizeof(exe_rel), "%s/../node_modules/hls.js/dist/hls.min.js",
+                     dirname(exe));
+            candidates[ncand++] = exe_rel;
+        }
+        candidates[ncand++] = "./node_modules/hls.js/dist/hls.min.js";
+        candidates[ncand++] = "/usr/share/onair/hls.min.js";
+    }
+    for (size_t i = 0; i < ncand; i++) {
+        struct buf *b = read_file(candidates[i]);
+
+        if (b) {
+            log_info(MOD, "serving /static/hls.min.js from %s (%zu bytes)", candidates[i], b->len);
+            return b;
+        }
+        log_debug(MOD, "hls.min.js: %s: not usable", candidates[i]);
+    }
+    if (cfg->http_player_js[0])
+        log_warn(MOD, "cannot read %s (the configured hls.min.js); /static/hls.min.js will 404",
+                 cfg->http_player_js);
+    else
+        log_warn(MOD, "hls.min.js not found (set http.player_js or $ONAIR_HLSJS, or run `npm "
+                      "install hls.js` in the source tree); /static/hls.min.js will 404");
+    return NULL;
+}
+
+static struct buf *make_index_page(const struct cfg *cfg)
+{
+    char host[CFG_STR_MAX];
+    int rtmp_port = 1935;
+    struct bytes v = {0};
+    struct buf *b;
+    int rc;
+
+    if (cfg_split_listen(cfg->rtmp_listen, host, sizeof(host), &rtmp_port) != 0)
+        rtmp_port = 1935;
+    rc = bytes_printf(&v,
+                      "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                      "<title>onair</title></head>\n<body style=\"font-family:sans-serif\">\n"
+                      "<h1>onair " ONAIR_VERSION "</h1>\n"
+                      "<p>Publish with RTMP, for example:</p>\n"
+                      "<pre>ffmpeg -re -i input.mp4 -c:v libx264 -g 60 -c:a aac -f flv "
+                      "rtmp://THIS-HOST:%d/%s/NAME</pre>\n"
+                      "<p>Watch at <code>/live/NAME/</code>; the HLS playlist is "
+                      "<code>/live/NAME/index.m3u8</code>.</p>\n"
+                      "<p>NAME: letters, digits, '_', '-', '.'.</p>\n</body></html>\n",
+                      rtmp_port, cfg->rtmp_app);
+    b = rc == 0 ? buf_new_copy(v.data, v.len) : NULL;
+    bytes_reset(&v);
+    return b;
+}
+
+/* Maximum connections: what the descriptor limit leaves after RTMP and files. */
+static unsigned connection_limit(const struct cfg *cfg)
+{
+    struct rlimit rl;
+    long long limit = 1024;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        limit = rl.rlim_cur == RLIM_INFINITY ? 65536 : (long long)rl.rlim_cur;
+    limit -= cfg->rtmp_max_connections + 64;
+    if (limit < 16)
+        limit = 16;
+    if (limit > 65536)
+        limit = 65536;
+    return (unsigned)limit;
+}
+
+static struct MHD_Daemon *start_daemon(struct http_server *srv, unsigned flags, uint16_t port,
+                                       const struct sockaddr *addr)
+{
+    const struct cfg *cfg = srv->cfg;
+    unsigned threads = cfg->http_threads > 1 ? (unsigned)cfg->http_threads : 1;
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, srv},
+        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)connection_limit(cfg), NULL},
+        {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)threads, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+
+    if (addr)
+        return MHD_start_daemon(flags, port, NULL, NULL, on_request, srv, MHD_OPTION_ARRAY, opts,
+                                MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_END);
+    return MHD_start_daemon(flags, port, NULL, NULL, on_request, srv, MHD_OPTION_ARRAY, opts,
+                            MHD_OPTION_END);
+}
+
+/* Binds HOST:PORT ("" = every address, IPv6 and IPv4 when available). */
+static int bind_and_start(struct http_server *srv, const char *host, int port)
+{
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    struct addrinfo hints = {0}, *ai = NULL;
+    char portstr[8];
+    int rc;
+
+    if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
+        flags |= MHD_USE_EPOLL;
+    else if (MHD_is_feature_supported(MHD_FEATURE_POLL) == MHD_YES)
+        flags |= MHD_USE_POLL;
+    if (!host[0]) {
+        if (MHD_is_feature_supported(MHD_FEATURE_IPv6) == MHD_YES)
+            srv->daemon = start_daemon(srv, flags | MHD_USE_DUAL_STACK, (uint16_t)port, NULL);
+        if (!srv->daemon) /* no IPv6 in this kernel or container */
+            srv->daemon = start_daemon(srv, flags, (uint16_t)port, NULL);
+        return srv->daemon ? 0 : -EADDRNOTAVAIL;
+    }
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    rc = getaddrinfo(host, portstr, &hints, &ai);
+    if (rc != 0) {
+        log_error(MOD, "listen %s: %s", srv->cfg->http_listen, gai_strerror(rc));
+        return -EINVAL;
+    }
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    srv->daemon = start_daemon(srv, flags, (uint16_t)port, ai->ai_addr);
+    freeaddrinfo(ai);
+    return srv->daemon ? 0 : -EADDRNOTAVAIL;
+}
+
+int http_server_new(const struct cfg *cfg, struct store *st, struct http_server **out)
+{
+    struct http_server *srv;
+    const union MHD_DaemonInfo *info;
+    char host[CFG_STR_MAX];
+    int port, rc;
+
+    *out = NULL;
+    rc = cfg_split_listen(cfg->http_listen, host, sizeof(host), &port);
+    if (rc < 0 || port < 0 || port > 65535) {
+        log_error(MOD, "bad listen address \"%s\"", cfg->http_listen);
+        return -EINVAL;
+    }
+    srv = calloc(1, sizeof(*srv));
+    if (!srv)
+        return -ENOMEM;
+    srv->cfg = cfg;
+    srv->st = st;
+    atomic_init(&srv->running, false);
+    /* max-age=0 would do, but no-cache says "revalidate" to every cache plainly. */
+    if (cfg->http_playlist_max_age > 0)
+        snprintf(srv->playlist_cc, sizeof(srv->playlist_cc), "max-age=%d",
+                 cfg->http_playlist_max_age);
+    else
+        snprintf(srv->playlist_cc, sizeof(srv->playlist_cc), "no-cache");
+    srv->index_page = make_index_page(cfg);
+    if (!srv->index_page) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    srv->hlsjs = load_hlsjs(cfg);
+
+    rc = bind_and_start(srv, host, port);
+    if (rc < 0) {
+        log_error(MOD, "cannot listen on %s", cfg->http_listen);
+        goto fail;
+    }
+    atomic_store(&srv->running, true);
+    info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info ? info->port : port;
+    info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_FLAGS);
+    log_info(MOD, "listening on %s (port %d, %s, %d thread%s)", cfg->http_listen, srv->port,
+             !info                         ? "?"
+             : info->flags & MHD_USE_EPOLL ? "epoll"
+             : info->flags & MHD_USE_POLL  ? "poll"
+                                           : "select",
+             cfg->http_threads > 1 ? cfg->http_threads : 1, cfg->http_threads > 1 ? "s" : "");
+    *out = srv;
+    return 0;
+fail:
+    buf_unref(srv->hlsjs);
+    buf_unref(srv->index_page);
+    free(srv);
+    return rc;
+}
+
+void http_server_free(struct http_server *srv)
+{
+    if (!srv)
+        return;
+    /* Closes every connection; their responses' free callbacks drop the buffers. */
+    MHD_stop_daemon(srv->daemon);
+    buf_unref(srv->hlsjs);
+    buf_unref(srv->index_page);
+    free(srv);
+}
+
+int http_server_port(const struct http_server *srv)
+{
+    return srv ? srv->port : -1;
+}

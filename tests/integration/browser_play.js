@@ -1,0 +1,46 @@
+// Opens onair's player page in headless Chromium (Debian's) and reports, as
+// one JSON line, whether hls.js played the stream: the video's currentTime
+// must advance past MIN_SECONDS with no fatal hls.js error.
+// usage: node browser_play.js PAGE_URL MIN_SECONDS TIMEOUT_SECONDS
+const { chromium } = require('playwright-core');
+
+(async () => {
+  const [url, minSeconds, timeoutSeconds] = [process.argv[2], +process.argv[3], +process.argv[4]];
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+           '--disable-background-networking', '--disable-component-update', '--disable-sync',
+           '--autoplay-policy=no-user-gesture-required'],
+  });
+  const result = { url, played: 0, hlsjs: false, errors: [], console: [] };
+  try {
+    const page = await browser.newPage();
+    page.on('console', (m) => result.console.push(m.type() + ': ' + m.text()));
+    page.on('pageerror', (e) => result.errors.push(String(e)));
+    await page.goto(url, { waitUntil: 'load' });
+    const deadline = Date.now() + timeoutSeconds * 1000;
+    while (Date.now() < deadline) {
+      const s = await page.evaluate(() => {
+        const v = document.querySelector('video');
+        return {
+          t: v ? v.currentTime : -1,
+          err: v && v.error ? v.error.message || String(v.error.code) : null,
+          hlsjs: typeof window.Hls === 'function' && window.Hls.isSupported(),
+          w: v ? v.videoWidth : 0,
+          h: v ? v.videoHeight : 0,
+        };
+      });
+      result.played = s.t;
+      result.hlsjs = s.hlsjs;
+      result.size = s.w + 'x' + s.h;
+      if (s.err) result.errors.push('video element: ' + s.err);
+      if (s.t >= minSeconds || s.err) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } catch (e) {
+    result.errors.push(String(e));
+  } finally {
+    await browser.close();
+  }
+  console.log(JSON.stringify(result));
+})();

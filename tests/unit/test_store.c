@@ -1,0 +1,351 @@
+/*
+ * Unit tests for store/: claim and release, object refcounts, linger and
+ * sweep, and a reader/writer/sweeper stress run meant for ASan and TSan.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "../../store/store.h"
+#include "harness.h"
+
+static struct buf *make_buf(const char *text)
+{
+    return buf_new_copy(text, strlen(text));
+}
+
+static int refs(struct buf *b)
+{
+    return atomic_load(&b->refs);
+}
+
+static void test_claim_release(void)
+{
+    struct store *st = store_new();
+    struct store_stream *a = NULL, *b = NULL, *again = NULL;
+
+    CHECK(st != NULL);
+    CHECK_EQ_INT(store_live_count(st), 0);
+    CHECK_EQ_INT(store_claim(st, "show", &a), 0);
+    CHECK(a != NULL);
+    CHECK_EQ_STR(store_stream_name(a), "show");
+    CHECK_EQ_INT(store_live_count(st), 1);
+
+    /* A second publisher of the same name is refused; another name is fine. */
+    CHECK_EQ_INT(store_claim(st, "show", &b), -EBUSY);
+    CHECK(b == NULL);
+    CHECK_EQ_INT(store_claim(st, "other", &b), 0);
+    CHECK_EQ_INT(store_live_count(st), 2);
+
+    /* Bad names. */
+    {
+        char longname[STORE_NAME_MAX + 1];
+        struct store_stream *x = NULL;
+
+        memset(longname, 'a', sizeof(longname) - 1);
+        longname[sizeof(longname) - 1] = '\0';
+        CHECK_EQ_INT(store_claim(st, longname, &x), -EINVAL);
+        CHECK_EQ_INT(store_claim(st, "", &x), -EINVAL);
+        longname[STORE_NAME_MAX - 1] = '\0'; /* 127 chars: the longest allowed */
+        CHECK_EQ_INT(store_claim(st, longname, &x), 0);
+        store_release(x, 0);
+    }
+
+    /* Release keeps the objects readable during the linger time. */
+    CHECK_EQ_INT(store_put(a, "index.m3u8", STORE_PLAYLIST, make_buf("#EXTM3U\n")), 0);
+    store_release(a, 60000);
+    CHECK_EQ_INT(store_live_count(st), 1);
+    store_sweep(st);
+    {
+        enum store_kind kind = STORE_SEGMENT;
+        struct buf *got = store_get(st, "show", "index.m3u8", &kind);
+
+        CHECK(got != NULL);
+        CHECK_EQ_INT(kind, STORE_PLAYLIST);
+        buf_unref(got);
+    }
+
+    /* Reclaiming the lingering stream reuses it, emptied. */
+    CHECK_EQ_INT(store_claim(st, "show", &again), 0);
+    CHECK(again == a);
+    CHECK_EQ_INT(store_live_count(st), 2);
+    CHECK(store_get(st, "show", "index.m3u8", NULL) == NULL);
+
+    store_release(again, 0);
+    store_release(b, 0);
+    CHECK_EQ_INT(store_live_count(st), 0);
+    store_free(st);
+}
+
+static void test_objects_refcounts(void)
+{
+    struct store *st = store_new();
+    struct store_stream *ss;
+    struct buf *seg = make_buf("segment-bytes"), *pl1 = make_buf("v1"), *pl2 = make_buf("v2");
+    struct buf *got;
+    enum store_kind kind;
+
+    CHECK_EQ_INT(store_claim(st, "s", &ss), 0);
+
+    /* The test keeps its own reference on each buffer to watch the count. */
+    CHECK_EQ_INT(store_put(ss, "seg-1-0.m4s", STORE_SEGMENT, buf_ref(seg)), 0);
+    CHECK_EQ_INT(refs(seg), 2);
+    CHECK_EQ_INT(store_put(ss, "index.m3u8", STORE_PLAYLIST, buf_ref(pl1)), 0);
+
+    got = store_get(st, "s", "seg-1-0.m4s", &kind);
+    CHECK(got == seg);
+    CHECK_EQ_INT(kind, STORE_SEGMENT);
+    CHECK_EQ_INT(refs(seg), 3);
+    buf_unref(got);
+    CHECK_EQ_INT(refs(seg), 2);
+
+    /* Replacing drops the store's reference on the old object only. */
+    got = store_get(st, "s", "index.m3u8", &kind);
+    CHECK(got == pl1);
+    CHECK_EQ_INT(store_put(ss, "index.m3u8", STORE_PLAYLIST, buf_ref(pl2)), 0);
+    CHECK_EQ_INT(refs(pl1), 2); /* test + the reader still holding it */
+    CHECK_EQ_INT(refs(pl2), 2);
+    CHECK(got->len == 2 && memcmp(got->data, "v1", 2) == 0);
+    buf_unref(got);
+    CHECK_EQ_INT(refs(pl1), 1);
+    got = store_get(st, "s", "index.m3u8", NULL);
+    CHECK(got == pl2);
+    buf_unref(got);
+
+    /* Misses. */
+    CHECK(store_get(st, "s", "nope.m4s", &kind) == NULL);
+    CHECK(store_get(st, "nostream", "index.m3u8", &kind) == NULL);
+
+    /* Remove, and remove of a missing name. */
+    store_remove(ss, "seg-1-0.m4s");
+    CHECK_EQ_INT(refs(seg), 1);
+    CHECK(store_get(st, "s", "seg-1-0.m4s", NULL) == NULL);
+    store_remove(ss, "seg-1-0.m4s");
+    CHECK_EQ_INT(refs(seg), 1);
+
+    /* store_put takes the reference even when it fails. */
+    {
+        char longname[STORE_NAME_MAX + 8];
+
+        memset(longname, 'x', sizeof(longname) - 1);
+        longname[sizeof(longname) - 1] = '\0';
+        CHECK_EQ_INT(store_put(ss, longname, STORE_SEGMENT, buf_ref(seg)), -EINVAL);
+        CHECK_EQ_INT(refs(seg), 1);
+    }
+
+    /* Many objects: the array grows and every one stays findable. */
+    for (int i = 0; i < 100; i++) {
+        char name[32];
+
+        snprintf(name, sizeof(name), "part-%d.m4s", i);
+        CHECK_EQ_INT(store_put(ss, name, STORE_PART, buf_ref(seg)), 0);
+    }
+    CHECK_EQ_INT(refs(seg), 101);
+    for (int i = 0; i < 100; i += 7) {
+        char name[32];
+
+        snprintf(name, sizeof(name), "part-%d.m4s", i);
+        got = store_get(st, "s", name, &kind);
+        CHECK(got == seg);
+        CHECK_EQ_INT(kind, STORE_PART);
+        buf_unref(got);
+    }
+
+    /* Ending and sweeping the stream drops every reference the store held. */
+    store_release(ss, 0);
+    store_sweep(st);
+    CHECK_EQ_INT(refs(seg), 1);
+    CHECK_EQ_INT(refs(pl2), 1);
+    CHECK(store_get(st, "s", "index.m3u8", NULL) == NULL);
+
+    buf_unref(seg);
+    buf_unref(pl1);
+    buf_unref(pl2);
+    store_free(st);
+}
+
+static void test_sweep(void)
+{
+    struct store *st = store_new();
+    struct store_stream *a, *b;
+    struct buf *keep = make_buf("k");
+
+    CHECK_EQ_INT(store_claim(st, "a", &a), 0);
+    CHECK_EQ_INT(store_claim(st, "b", &b), 0);
+    CHECK_EQ_INT(store_put(a, "x", STORE_SEGMENT, buf_ref(keep)), 0);
+    CHECK_EQ_INT(store_put(b, "x", STORE_SEGMENT, buf_ref(keep)), 0);
+
+    /* Claimed streams are never swept. */
+    store_sweep(st);
+    CHECK_EQ_INT(refs(keep), 3);
+
+    /* Linger 0: gone at the next sweep; a long linger survives it. */
+    store_release(a, 0);
+    store_release(b, 3600 * 1000);
+    store_sweep(st);
+    CHECK(store_get(st, "a", "x", NULL) == NULL);
+    {
+        struct buf *got = store_get(st, "b", "x", NULL);
+
+        CHECK(got == keep);
+        buf_unref(got);
+    }
+    CHECK_EQ_INT(refs(keep), 2);
+
+    /* A swept name can be claimed afresh. */
+    CHECK_EQ_INT(store_claim(st, "a", &a), 0);
+    CHECK(store_get(st, "a", "x", NULL) == NULL);
+    store_release(a, 0);
+
+    /* store_free drops lingering streams' objects. */
+    store_free(st);
+    CHECK_EQ_INT(refs(keep), 1);
+    buf_unref(keep);
+}
+
+/* ---- stress: publishers, readers and a sweeper on shared streams --------- */
+
+#define STRESS_STREAMS 3
+#define STRESS_READERS 4
+#define STRESS_ROUNDS 40
+#define STRESS_PUTS 200
+
+struct stress {
+    struct store *st;
+    atomic_int writers_left;
+    atomic_long reads_ok;
+    atomic_int bad;
+};
+
+/* Every buffer is filled with one byte value, and its length encodes it. */
+static struct buf *pattern_buf(unsigned v)
+{
+    size_t len = 16 + (v % 200);
+    struct buf *b = buf_new(len);
+
+    if (b)
+        memset(b->data, (int)(len & 0xff), len);
+    return b;
+}
+
+static bool pattern_ok(const struct buf *b)
+{
+    for (size_t i = 0; i < b->len; i++)
+        if (b->data[i] != (uint8_t)(b->len & 0xff))
+            return false;
+    return b->len >= 16;
+}
+
+static void *stress_writer(void *arg)
+{
+    struct stress *s = arg;
+    char stream[16];
+
+    for (int round = 0; round < STRESS_ROUNDS; round++) {
+        struct store_stream *ss;
+        int rc;
+
+        snprintf(stream, sizeof(stream), "s%d", round % STRESS_STREAMS);
+        rc = store_claim(s->st, stream, &ss);
+        if (rc == -EBUSY)
+            continue; /* another writer holds it this round */
+        if (rc != 0) {
+            atomic_fetch_add(&s->bad, 1);
+            continue;
+        }
+        for (unsigned i = 0; i < STRESS_PUTS; i++) {
+            char name[32];
+
+            snprintf(name, sizeof(name), "seg-%u.m4s", i % 8);
+            if (store_put(ss, name, STORE_SEGMENT, pattern_buf(i * 7 + (unsigned)round)) != 0)
+                atomic_fetch_add(&s->bad, 1);
+            if (store_put(ss, "index.m3u8", STORE_PLAYLIST, pattern_buf(i)) != 0)
+                atomic_fetch_add(&s->bad, 1);
+            if (i % 5 == 0) {
+                snprintf(name, sizeof(name), "seg-%u.m4s", (i + 3) % 8);
+                store_remove(ss, name);
+            }
+        }
+        store_release(ss, round % 2 ? 0 : 1);
+    }
+    atomic_fetch_sub(&s->writers_left, 1);
+    return NULL;
+}
+
+static void *stress_reader(void *arg)
+{
+    struct stress *s = arg;
+    unsigned n = 0;
+
+    while (atomic_load(&s->writers_left) > 0) {
+        char stream[16], name[32];
+        enum store_kind kind;
+        struct buf *b;
+
+        snprintf(stream, sizeof(stream), "s%u", n % STRESS_STREAMS);
+        if (n % 3 == 0)
+            snprintf(name, sizeof(name), "index.m3u8");
+        else
+            snprintf(name, sizeof(name), "seg-%u.m4s", (n / 3) % 8);
+        n++;
+        b = store_get(s->st, stream, name, &kind);
+        if (!b)
+            continue;
+        if (!pattern_ok(b) ||
+            kind != (strcmp(name, "index.m3u8") == 0 ? STORE_PLAYLIST : STORE_SEGMENT))
+            atomic_fetch_add(&s->bad, 1);
+        else
+            atomic_fetch_add(&s->reads_ok, 1);
+        buf_unref(b);
+    }
+    return NULL;
+}
+
+static void *stress_sweeper(void *arg)
+{
+    struct stress *s = arg;
+    struct timespec ts = {0, 200 * 1000};
+
+    while (atomic_load(&s->writers_left) > 0) {
+        store_sweep(s->st);
+        (void)store_live_count(s->st);
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static void test_stress(void)
+{
+    struct stress s = {.st = store_new()};
+    pthread_t writers[2], readers[STRESS_READERS], sweeper;
+
+    atomic_init(&s.writers_left, (int)ARRAY_SIZE(writers));
+    atomic_init(&s.reads_ok, 0);
+    atomic_init(&s.bad, 0);
+    for (size_t i = 0; i < ARRAY_SIZE(writers); i++)
+        CHECK_EQ_INT(pthread_create(&writers[i], NULL, stress_writer, &s), 0);
+    for (size_t i = 0; i < ARRAY_SIZE(readers); i++)
+        CHECK_EQ_INT(pthread_create(&readers[i], NULL, stress_reader, &s), 0);
+    CHECK_EQ_INT(pthread_create(&sweeper, NULL, stress_sweeper, &s), 0);
+    for (size_t i = 0; i < ARRAY_SIZE(writers); i++)
+        pthread_join(writers[i], NULL);
+    for (size_t i = 0; i < ARRAY_SIZE(readers); i++)
+        pthread_join(readers[i], NULL);
+    pthread_join(sweeper, NULL);
+
+    CHECK_EQ_INT(atomic_load(&s.bad), 0);
+    CHECK(atomic_load(&s.reads_ok) > 0);
+    CHECK_EQ_INT(store_live_count(s.st), 0);
+    store_free(s.st); /* ASan's leak check verifies every buffer was freed */
+}
+
+int main(void)
+{
+    RUN(test_claim_release);
+    RUN(test_objects_refcounts);
+    RUN(test_sweep);
+    RUN(test_stress);
+    return harness_done();
+}
