@@ -1,0 +1,73 @@
+"""The command line contract: --version, --help, --check-config (exit 0 for a
+valid file, non-zero with FILE:LINE:COL: message for a bad one), a bad config
+refuses to start, and SIGHUP with a broken file keeps the server running."""
+import os
+import re
+import signal
+import subprocess
+import tempfile
+import time
+
+from onair_test import Server, check, run
+
+
+def onair(binary, *args):
+    return subprocess.run([binary, *args], capture_output=True, text=True, timeout=20)
+
+
+def main(binary):
+    r = onair(binary, "--version")
+    check(r.returncode == 0 and re.match(r"onair \d+\.\d+\.\d+", r.stdout), "--version: %r" % r.stdout)
+    r = onair(binary, "--help")
+    check(r.returncode == 0 and "--check-config" in r.stdout, "--help: %r" % r.stdout)
+    r = onair(binary, "--bogus")
+    check(r.returncode != 0, "an unknown option must fail")
+
+    d = tempfile.mkdtemp(prefix="onair-cli-")
+    good = os.path.join(d, "good.yaml")
+    with open(good, "w") as f:
+        f.write("rtmp:\n  listen: \"127.0.0.1:1935\"\nhls:\n  segment_seconds: 4\n")
+    r = onair(binary, "--check-config", good)
+    check(r.returncode == 0, "valid config rejected: %s" % r.stderr)
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    example = os.path.join(here, "..", "..", "config", "onair.example.yaml")
+    r = onair(binary, "--check-config", example)
+    check(r.returncode == 0, "the shipped example is rejected: %s" % r.stderr)
+
+    cases = [
+        ("hls:\n  window_segments: 1000\n", 2, 20, "window_segments"),
+        ("hls:\n  segmnt_seconds: 2\n", 2, 3, "segmnt_seconds"),
+        ("http:\n  listen: \"nonsense\"\n", 2, 11, "listen"),
+        ("rtmp: [\n", 2, 1, ""),
+    ]
+    for text, line, col, word in cases:
+        bad = os.path.join(d, "bad.yaml")
+        with open(bad, "w") as f:
+            f.write(text)
+        r = onair(binary, "--check-config", bad)
+        prefix = "%s:%d:%d: " % (bad, line, col)
+        check(r.returncode != 0, "bad config accepted: %r" % text)
+        check(r.stderr.startswith(prefix) and word in r.stderr,
+              "expected %r... naming %r, got %r" % (prefix, word, r.stderr))
+        r = onair(binary, "--config", bad)
+        check(r.returncode != 0 and r.stderr.startswith(prefix), "server started on a bad config")
+
+    r = onair(binary, "--check-config", os.path.join(d, "missing.yaml"))
+    check(r.returncode != 0 and "missing.yaml" in r.stderr, "missing file: %r" % r.stderr)
+
+    # SIGHUP with a now-broken file: logged, server keeps serving.
+    srv = Server(binary)
+    try:
+        with open(srv.config_path, "a") as f:
+            f.write("bogus: 1\n")
+        srv.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        check(srv.alive() and srv.get("/healthz")[0] == 200, "server died on SIGHUP")
+        check("keeping the running configuration" in srv.logtext(), "SIGHUP error not logged")
+    finally:
+        srv.stop()
+
+
+if __name__ == "__main__":
+    run(main)
