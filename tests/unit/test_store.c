@@ -243,7 +243,14 @@ static void *stress_writer(void *arg)
     struct stress *s = arg;
     char stream[16];
 
-    for (int round = 0; round < STRESS_ROUNDS; round++) {
+    /* Keep writing past STRESS_ROUNDS until the readers have seen something
+     * (on a loaded 2-core machine they may not have been scheduled yet), but
+     * never for more than 10 s. */
+    int64_t give_up = time_mono_ms() + 10000;
+
+    for (int round = 0; round < STRESS_ROUNDS ||
+                        (atomic_load(&s->reads_ok) == 0 && time_mono_ms() < give_up);
+         round++) {
         struct store_stream *ss;
         int rc;
 

@@ -1,0 +1,430 @@
+/*
+ * The RTMP listener: the only ingest file that touches sockets. One
+ * bufferevent per connection; whatever arrives is fed to that connection's
+ * session (rtmp_session.c) and whatever the session wants to send is written
+ * back. A session error closes that connection only, after its last replies
+ * went out:
+ *
+ *   accept ─▶ open ──(session error / refusal)──▶ flushing ──▶ lingering ──▶ freed
+ *               │                                  (write)     (SHUT_WR, drain
+ *               └──(EOF, socket error, timeout)──────────────────  input ≤ 2 s) ─▶ freed
+ *
+ * Timeouts: handshake + connect + publish must be done within SETUP_TIMEOUT_S;
+ * a connection that sends nothing for IDLE_TIMEOUT_S is closed.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "../config/config.h"
+#include "../segmenter/segmenter.h"
+#include "ingest.h"
+#include "session_internal.h"
+
+#define SETUP_TIMEOUT_S 10
+#define IDLE_TIMEOUT_S 30
+#define FLUSH_TIMEOUT_S 5
+#define LINGER_MS 2000
+#define MAX_PENDING_OUT (1024 * 1024) /* a peer that does not read its replies */
+#define DEFAULT_MAX_MESSAGE (8 * 1024 * 1024)
+
+enum conn_phase { CONN_OPEN, CONN_FLUSHING, CONN_LINGERING };
+
+struct conn {
+    struct rtmp_server *srv;
+    struct conn *prev, *next;
+    struct bufferevent *bev;
+    struct event *timer; /* setup deadline, then linger deadline */
+    struct rtmp_session *sess;
+    enum conn_phase phase;
+};
+
+struct rtmp_server {
+    struct event_base *base;
+    const struct cfg *cfg;
+    struct store *store;
+    struct evconnlistener *lis;
+    struct event *accept_retry;
+    struct rtmp_session_params params;
+    struct conn *conns;
+    int nconns;
+    unsigned next_id;
+    int port;
+};
+
+static void conn_event(struct bufferevent *bev, short what, void *arg);
+
+static void conn_free(struct conn *c)
+{
+    struct rtmp_server *srv = c->srv;
+
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->nconns--;
+    rtmp_session_free(c->sess); /* ends the stream */
+    if (c->timer)
+        event_free(c->timer);
+    if (c->bev)
+        bufferevent_free(c->bev); /* closes the socket */
+    free(c);
+}
+
+/* Drops whatever the peer still sends while we linger (see conn_shutdown). */
+static void conn_discard(struct bufferevent *bev, void *arg)
+{
+    struct evbuffer *in = bufferevent_get_input(bev);
+
+    (void)arg;
+    evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+/*
+ * Our last bytes are out: send FIN and keep reading a little, so that a peer
+ * still pushing media does not turn our close into an RST that could destroy
+ * the error reply before the peer reads it.
+ */
+static void conn_shutdown(struct conn *c)
+{
+    struct timeval tv = {LINGER_MS / 1000, (LINGER_MS % 1000) * 1000};
+
+    c->phase = CONN_LINGERING;
+    shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+    bufferevent_setcb(c->bev, conn_discard, NULL, conn_event, c);
+    bufferevent_set_timeouts(c->bev, NULL, NULL);
+    bufferevent_enable(c->bev, EV_READ);
+    evtimer_add(c->timer, &tv);
+}
+
+static void conn_flushed(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    conn_shutdown(arg);
+}
+
+/* Closes C once its pending output is written. */
+static void conn_close_soon(struct conn *c)
+{
+    struct timeval tv = {FLUSH_TIMEOUT_S, 0};
+
+    c->phase = CONN_FLUSHING;
+    evtimer_del(c->timer);
+    bufferevent_disable(c->bev, EV_READ);
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+        conn_shutdown(c);
+        return;
+    }
+    bufferevent_setcb(c->bev, NULL, conn_flushed, conn_event, c);
+    bufferevent_set_timeouts(c->bev, NULL, &tv);
+}
+
+/* Hands the session's out-buffer to libevent. Returns 0 or a negative errno. */
+static int conn_flush(struct conn *c)
+{
+    struct bytes *out = rtmp_session_out(c->sess);
+
+    if (out->len) {
+        if (bufferevent_write(c->bev, out->data, out->len) < 0)
+            return -ENOMEM;
+        out->len = 0;
+    }
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) > MAX_PENDING_OUT) {
+        log_warn(rtmp_session_label(c->sess), "peer does not read our replies; closing");
+        return -ENOBUFS;
+    }
+    return 0;
+}
+
+static void conn_read(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    int rc = 0;
+
+    while (rc == 0 && evbuffer_get_length(in) > 0) {
+        struct evbuffer_iovec v[8];
+        int n = evbuffer_peek(in, -1, NULL, v, (int)ARRAY_SIZE(v));
+        size_t used = 0;
+
+        if (n > (int)ARRAY_SIZE(v))
+            n = (int)ARRAY_SIZE(v);
+        for (int i = 0; i < n && rc == 0; i++) {
+            rc = rtmp_session_feed(c->sess, v[i].iov_base, v[i].iov_len);
+            used += v[i].iov_len;
+        }
+        evbuffer_drain(in, rc == 0 ? used : evbuffer_get_length(in));
+    }
+    if (conn_flush(c) < 0) {
+        conn_free(c);
+        return;
+    }
+    if (rc < 0)
+        conn_close_soon(c); /* the session logged why */
+}
+
+static void conn_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct conn *c = arg;
+    const char *label = rtmp_session_label(c->sess);
+
+    (void)bev;
+    if (c->phase != CONN_OPEN) {
+        if (what & BEV_EVENT_TIMEOUT)
+            log_warn(label, "could not send the last replies within %d s", FLUSH_TIMEOUT_S);
+    } else if (what & BEV_EVENT_EOF) {
+        log_info(label, "disconnected (%s)", rtmp_session_state_str(rtmp_session_state(c->sess)));
+    } else if (what & BEV_EVENT_TIMEOUT) {
+        log_warn(label, "no data for %d s; closing", IDLE_TIMEOUT_S);
+    } else if (what & BEV_EVENT_ERROR) {
+        int err = EVUTIL_SOCKET_ERROR();
+
+        log_info(label, "connection error: %s", evutil_socket_error_to_string(err));
+    }
+    conn_free(c);
+}
+
+static void conn_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)fd, (void)what;
+    if (c->phase == CONN_LINGERING) {
+        conn_free(c);
+        return;
+    }
+    if (c->phase == CONN_OPEN && rtmp_session_state(c->sess) != RTMP_SESS_PUBLISHING) {
+        log_warn(rtmp_session_label(c->sess), "not publishing after %d s (%s); closing",
+                 SETUP_TIMEOUT_S, rtmp_session_state_str(rtmp_session_state(c->sess)));
+        conn_free(c);
+    }
+}
+
+static void format_peer(const struct sockaddr *sa, char *buf, size_t n)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        snprintf(buf, n, "%s:%u", host, ntohs(in->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        snprintf(buf, n, "[%s]:%u", host, ntohs(in6->sin6_port));
+    } else {
+        snprintf(buf, n, "?");
+    }
+}
+
+static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
+                      int socklen, void *arg)
+{
+    struct rtmp_server *srv = arg;
+    struct timeval setup = {SETUP_TIMEOUT_S, 0}, idle = {IDLE_TIMEOUT_S, 0};
+    unsigned id = ++srv->next_id;
+    struct conn *c = NULL;
+    char peer[INET6_ADDRSTRLEN + 16];
+    int one = 1;
+
+    (void)lis, (void)socklen;
+    format_peer(sa, peer, sizeof(peer));
+    if (srv->cfg->rtmp_max_connections > 0 && srv->nconns >= srv->cfg->rtmp_max_connections) {
+        log_warn("rtmp",
+                 "connection %u from %s refused: already %d connections "
+                 "(rtmp_max_connections)",
+                 id, peer, srv->nconns);
+        evutil_closesocket(fd);
+        return;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        goto fail;
+    c->srv = srv;
+    if (rtmp_session_new(&srv->params, srv->store, id, peer, &c->sess) < 0)
+        goto fail;
+    c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!c->bev)
+        goto fail;
+    fd = -1; /* owned by the bufferevent now */
+    c->timer = evtimer_new(srv->base, conn_timer, c);
+    if (!c->timer)
+        goto fail;
+    bufferevent_setcb(c->bev, conn_read, NULL, conn_event, c);
+    bufferevent_set_timeouts(c->bev, &idle, NULL);
+    if (bufferevent_enable(c->bev, EV_READ) < 0 || evtimer_add(c->timer, &setup) < 0)
+        goto fail;
+    c->next = srv->conns;
+    if (c->next)
+        c->next->prev = c;
+    srv->conns = c;
+    srv->nconns++;
+    log_info(rtmp_session_label(c->sess), "connected (%d connections)", srv->nconns);
+    return;
+fail:
+    log_error("rtmp", "connection %u from %s: out of memory", id, peer);
+    if (c) {
+        rtmp_session_free(c->sess);
+        if (c->timer)
+            event_free(c->timer);
+        if (c->bev)
+            bufferevent_free(c->bev);
+        free(c);
+    }
+    if (fd >= 0)
+        evutil_closesocket(fd);
+}
+
+static void accept_retry(evutil_socket_t fd, short what, void *arg)
+{
+    struct rtmp_server *srv = arg;
+
+    (void)fd, (void)what;
+    evconnlistener_enable(srv->lis);
+}
+
+/* accept() failed (EMFILE...): pause for a second instead of spinning on it. */
+static void on_accept_error(struct evconnlistener *lis, void *arg)
+{
+    struct rtmp_server *srv = arg;
+    struct timeval tv = {1, 0};
+    int err = EVUTIL_SOCKET_ERROR();
+
+    log_error("rtmp", "accept failed: %s; pausing for 1 s", evutil_socket_error_to_string(err));
+    evconnlistener_disable(lis);
+    evtimer_add(srv->accept_retry, &tv);
+}
+
+static struct evconnlistener *listen_on(struct rtmp_server *srv, const struct sockaddr *sa,
+                                        socklen_t len)
+{
+    return evconnlistener_new_bind(
+        srv->base, on_accept, srv,
+        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE, -1, sa, (int)len);
+}
+
+/* Binds HOST:PORT; an empty HOST means every interface ([::], else 0.0.0.0). */
+static int bind_listener(struct rtmp_server *srv, const char *host, int port)
+{
+    struct addrinfo hints = {0}, *res = NULL, *ai;
+    char portstr[16];
+    int rc;
+
+    if (!host[0]) {
+        struct sockaddr_in6 in6 = {.sin6_family = AF_INET6,
+                                   .sin6_port = htons((uint16_t)port),
+                                   .sin6_addr = IN6ADDR_ANY_INIT};
+        struct sockaddr_in in4 = {.sin_family = AF_INET,
+                                  .sin_port = htons((uint16_t)port),
+                                  .sin_addr.s_addr = htonl(INADDR_ANY)};
+
+        srv->lis = listen_on(srv, (struct sockaddr *)&in6, sizeof(in6)); /* dual stack */
+        if (!srv->lis)
+            srv->lis = listen_on(srv, (struct sockaddr *)&in4, sizeof(in4));
+        return srv->lis ? 0 : -errno;
+    }
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    rc = getaddrinfo(host, portstr, &hints, &res);
+    if (rc != 0) {
+        log_error("rtmp", "rtmp_listen: cannot resolve '%s': %s", host, gai_strerror(rc));
+        return -EINVAL;
+    }
+    rc = -EADDRNOTAVAIL;
+    for (ai = res; ai && !srv->lis; ai = ai->ai_next) {
+        srv->lis = listen_on(srv, ai->ai_addr, ai->ai_addrlen);
+        if (!srv->lis)
+            rc = -errno;
+    }
+    freeaddrinfo(res);
+    return srv->lis ? 0 : rc;
+}
+
+int rtmp_server_new(struct event_base *base, const struct cfg *cfg, struct store *st,
+                    struct rtmp_server **out)
+{
+    struct rtmp_server *srv = NULL;
+    struct sockaddr_storage ss;
+    socklen_t sslen = sizeof(ss);
+    char host[CFG_STR_MAX];
+    int port, rc;
+
+    *out = NULL;
+    if (cfg_split_listen(cfg->rtmp_listen, host, sizeof(host), &port) < 0 || port < 0 ||
+        port > 65535) {
+        log_error("rtmp", "rtmp_listen: invalid address '%s'", cfg->rtmp_listen);
+        return -EINVAL;
+    }
+    srv = calloc(1, sizeof(*srv));
+    if (!srv)
+        return -ENOMEM;
+    srv->base = base;
+    srv->cfg = cfg;
+    srv->store = st;
+    snprintf(srv->params.app, sizeof(srv->params.app), "%s", cfg->rtmp_app);
+    srv->params.chunk_size = cfg->rtmp_chunk_size > 0 ? (uint32_t)cfg->rtmp_chunk_size : 4096;
+    srv->params.max_message_bytes = cfg->rtmp_max_message_bytes > 0
+                                        ? (uint32_t)cfg->rtmp_max_message_bytes
+                                        : DEFAULT_MAX_MESSAGE;
+    srv->params.seg.segment_ms = (int)(cfg->hls_segment_seconds * 1000.0 + 0.5);
+    srv->params.seg.window_segments = cfg->hls_window_segments;
+    srv->accept_retry = evtimer_new(base, accept_retry, srv);
+    if (!srv->accept_retry) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    rc = bind_listener(srv, host, port);
+    if (rc < 0) {
+        log_error("rtmp", "cannot listen on %s: %s", cfg->rtmp_listen, strerror(-rc));
+        goto fail;
+    }
+    evconnlistener_set_error_cb(srv->lis, on_accept_error);
+    if (getsockname(evconnlistener_get_fd(srv->lis), (struct sockaddr *)&ss, &sslen) == 0)
+        srv->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                   : ((struct sockaddr_in *)&ss)->sin_port);
+    else
+        srv->port = port;
+    log_info("rtmp", "listening on %s (port %d), app '%s'", cfg->rtmp_listen, srv->port,
+             srv->params.app);
+    *out = srv;
+    return 0;
+fail:
+    rtmp_server_free(srv);
+    return rc;
+}
+
+void rtmp_server_free(struct rtmp_server *srv)
+{
+    if (!srv)
+        return;
+    while (srv->conns)
+        conn_free(srv->conns);
+    if (srv->lis)
+        evconnlistener_free(srv->lis);
+    if (srv->accept_retry)
+        event_free(srv->accept_retry);
+    free(srv);
+}
+
+int rtmp_server_port(const struct rtmp_server *srv)
+{
+    return srv->port;
+}

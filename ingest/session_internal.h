@@ -1,0 +1,80 @@
+/*
+ * The RTMP session: one publisher connection's protocol state machine, with no
+ * socket in sight. rtmp_server.c feeds it the bytes it reads and writes out
+ * whatever the session appended to its out-buffer; the unit tests do the same
+ * with scripted byte streams.
+ *
+ *   bytes in ─▶ handshake ─▶ chunk reader ─▶ messages ─┬─ protocol control
+ *                  │                                   ├─ commands (AMF0/AMF3)
+ *                  ▼                                   ├─ data (onMetaData)
+ *            S0+S1+S2 ─▶ out-buffer ◀── replies        └─ audio/video ─▶ segmenter
+ *
+ * Only the ingest sources and the tests include this header.
+ */
+#ifndef ONAIR_SESSION_INTERNAL_H
+#define ONAIR_SESSION_INTERNAL_H
+
+#include <stdint.h>
+
+#include "../common/common.h"
+#include "../segmenter/segmenter.h"
+
+struct store;
+struct rtmp_session;
+
+enum rtmp_session_state {
+    RTMP_SESS_HANDSHAKE,  /* waiting for C0+C1 / C2 */
+    RTMP_SESS_CONNECTING, /* handshake done, waiting for `connect` */
+    RTMP_SESS_CONNECTED,  /* connected, not publishing */
+    RTMP_SESS_PUBLISHING, /* a seg_stream is open */
+    RTMP_SESS_CLOSED,     /* error or refusal: flush the out-buffer and close */
+};
+
+const char *rtmp_session_state_str(enum rtmp_session_state s);
+
+/* What a session needs from the configuration (copied by rtmp_session_new). */
+struct rtmp_session_params {
+    char app[256];              /* application name publishers must connect to */
+    uint32_t chunk_size;        /* our outgoing chunk size, announced after connect */
+    uint32_t max_message_bytes; /* largest incoming message once publishing */
+    struct seg_params seg;
+};
+
+/* Stricter limits before publish: commands and control messages are small. */
+#define RTMP_SESSION_PRE_PUBLISH_MAX_MESSAGE (64 * 1024)
+#define RTMP_SESSION_MAX_CHUNK_SIZE (16 * 1024 * 1024)
+#define RTMP_SESSION_MAX_CHUNK_STREAMS 64
+#define RTMP_SESSION_ACK_WINDOW 5000000 /* our Window Ack Size / Set Peer Bandwidth */
+
+/*
+ * Creates a session for connection number ID from PEER ("addr:port", copied
+ * into log lines). P is copied; ST is borrowed for the session's lifetime.
+ * Returns 0 and the session in *OUT, or -ENOMEM.
+ */
+int rtmp_session_new(const struct rtmp_session_params *p, struct store *st, unsigned id,
+                     const char *peer, struct rtmp_session **out);
+
+/* Ends the published stream, if any (seg_stream_close), and frees S. Accepts NULL. */
+void rtmp_session_free(struct rtmp_session *s);
+
+/*
+ * Feeds LEN bytes received from the peer; all of them are consumed. Replies are
+ * appended to the out-buffer (rtmp_session_out). Returns 0 to keep going, or a
+ * negative errno when the connection must be closed (after flushing the
+ * out-buffer, which may hold an error reply); the reason has been logged.
+ * Once it returned an error, further calls return -EPIPE and do nothing.
+ */
+int rtmp_session_feed(struct rtmp_session *s, const uint8_t *in, size_t len);
+
+/*
+ * The out-buffer (borrowed until rtmp_session_free). The caller sends
+ * data[0..len) and then sets len to 0 (or removes what it sent).
+ */
+struct bytes *rtmp_session_out(struct rtmp_session *s);
+
+enum rtmp_session_state rtmp_session_state(const struct rtmp_session *s);
+
+/* "rtmp[ID] PEER" or "rtmp[ID] PEER APP/NAME": the module string of log lines. */
+const char *rtmp_session_label(const struct rtmp_session *s);
+
+#endif
