@@ -11,7 +11,11 @@ want_test=0
 
 pkgs=(meson ninja-build pkg-config gcc libc6-dev
       libavformat-dev libavcodec-dev libavutil-dev libmicrohttpd-dev
-      libevent-dev libssl-dev libyaml-dev nodejs npm)
+      libevent-dev libssl-dev libyaml-dev)
+# Node.js may come from another repository (nodesource ships npm inside its
+# nodejs package): ask Debian for it only when the commands are missing.
+command -v node >/dev/null || pkgs+=(nodejs)
+command -v npm >/dev/null || pkgs+=(npm)
 if ((want_test)); then
   pkgs+=(python3 ffmpeg clang libclang-rt-14-dev
          gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
