@@ -505,9 +505,16 @@ static int set_config(struct seg_stream *s, enum seg_track t, const uint8_t *dat
     free(*slot);
     *slot = copy;
     *slot_len = len;
-    if (t == SEG_VIDEO)
+    if (t == SEG_VIDEO) {
         s->avc = avc;
-    else
+        /* Browsers decode Baseline, Main and High (8-bit 4:2:0) only. */
+        if (avc.profile_idc != 66 && avc.profile_idc != 77 && avc.profile_idc != 88 &&
+            avc.profile_idc != 100)
+            log_warn(s->logname,
+                     "H.264 profile %d (%s) will not play in most browsers: encode 8-bit "
+                     "4:2:0 (High, Main or Baseline; ffmpeg: -pix_fmt yuv420p)",
+                     avc.profile_idc, avc.codec);
+    } else
         s->aac = aac;
     return 0;
 }

@@ -185,3 +185,20 @@ def run(main):
         print("FAIL:", e, file=sys.stderr)
         sys.exit(1)
     print("PASS")
+
+
+def make_flv(path, seconds, size="320x240", rate=30, gop=None):
+    """Encodes a test FLV once (H.264 with B-frames + AAC) for copy-publishing."""
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y",
+                    "-f", "lavfi", "-i", "testsrc2=size=%s:rate=%d" % (size, rate),
+                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+                    "-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast", "-bf", "2",
+                    "-g", str(gop or rate), "-pix_fmt", "yuv420p", "-c:a", "aac",
+                    "-f", "flv", path], check=True)
+
+
+def ffmpeg_publish_file(path, url, realtime=True):
+    """Publishes an FLV file without re-encoding; returns the Popen."""
+    cmd = ["ffmpeg", "-nostdin", "-v", "error"] + (["-re"] if realtime else [])
+    cmd += ["-i", path, "-c", "copy", "-f", "flv", url]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
