@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -94,6 +95,22 @@ static void url_host(const char *listen, char *host, size_t len)
         snprintf(host, len, "%s", h);
 }
 
+/*
+ * Raises the open-file limit to its hard maximum: every RTMP publisher and
+ * every HTTP viewer is a descriptor, and the usual soft limit of 1024 would
+ * cap viewers long before the CPU does.
+ */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == rl.rlim_max)
+        return;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        log_warn("onair", "cannot raise the open-file limit: %s", strerror(errno));
+}
+
 static int run(struct app *app)
 {
     struct rtmp_server *rtmp = NULL;
@@ -104,6 +121,7 @@ static int run(struct app *app)
     int rc = 1;
 
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
     seg_global_init();
     app->store = store_new();
     app->base = event_base_new();

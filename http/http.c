@@ -713,12 +713,14 @@ int http_server_new(const struct cfg *cfg, struct store *st, struct http_server 
     info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = info ? info->port : port;
     info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_FLAGS);
-    log_info(MOD, "listening on %s (port %d, %s, %d thread%s)", cfg->http_listen, srv->port,
+    log_info(MOD, "listening on %s (port %d, %s, %d thread%s, up to %u connections)",
+             cfg->http_listen, srv->port,
              !info                         ? "?"
              : info->flags & MHD_USE_EPOLL ? "epoll"
              : info->flags & MHD_USE_POLL  ? "poll"
                                            : "select",
-             cfg->http_threads > 1 ? cfg->http_threads : 1, cfg->http_threads > 1 ? "s" : "");
+             cfg->http_threads > 1 ? cfg->http_threads : 1, cfg->http_threads > 1 ? "s" : "",
+             connection_limit(cfg));
     *out = srv;
     return 0;
 fail:
