@@ -388,6 +388,23 @@ fail:
     return RTMP_ERROR;
 }
 
+void rtmp_chunk_set_max_message(struct rtmp_chunk_reader *r, uint32_t bytes)
+{
+    r->lim.max_message_bytes = bytes;
+}
+
+int64_t rtmp_chunk_current_csid(const struct rtmp_chunk_reader *r)
+{
+    if (r->hdr_have < 1 || r->hdr_have < basic_hdr_len(r->hdr[0]))
+        return -1;
+    return basic_hdr_csid(r->hdr);
+}
+
+size_t rtmp_chunk_buffered_bytes(const struct rtmp_chunk_reader *r)
+{
+    return r->buf_bytes;
+}
+
 /* Appends the basic header for FMT and CSID (2..65599) to P; returns its length. */
 static size_t put_basic_hdr(uint8_t *p, unsigned fmt, uint32_t csid)
 {

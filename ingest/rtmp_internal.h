@@ -122,6 +122,23 @@ int rtmp_chunk_read(struct rtmp_chunk_reader *r, const uint8_t *in, size_t len,
                     size_t *consumed, struct rtmp_msg *msg);
 
 /*
+ * Sets the largest message length R accepts from now on (a session raises it
+ * once the peer has published). It is checked on type 0/1 headers parsed after
+ * the call; a message already in progress keeps the length it was admitted with.
+ */
+void rtmp_chunk_set_max_message(struct rtmp_chunk_reader *r, uint32_t bytes);
+
+/*
+ * The chunk stream id of the header R is parsing or has just parsed, for error
+ * logs: valid after rtmp_chunk_read returned RTMP_ERROR on a header. Returns -1
+ * while no complete basic header is buffered (between chunks, inside chunk data).
+ */
+int64_t rtmp_chunk_current_csid(const struct rtmp_chunk_reader *r);
+
+/* Payload buffer bytes R holds for messages across all its chunk streams. */
+size_t rtmp_chunk_buffered_bytes(const struct rtmp_chunk_reader *r);
+
+/*
  * Appends one message to OUT as chunks of CHUNK_SIZE: a type 0 header, then
  * type 3 continuations; extended timestamp when TIMESTAMP >= 0xFFFFFF.
  * Returns 0 or -ENOMEM / -EINVAL.

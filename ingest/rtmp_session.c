@@ -1,6 +1,7 @@
 /*
- * One RTMP publisher connection: handshake, chunk stream, commands, media.
- * No sockets here (see session_internal.h); replies go to the out-buffer.
+ * One RTMP publisher connection: handshake, chunk stream, protocol control and
+ * commands; audio, video and metadata are handled in rtmp_media.c. No sockets
+ * here (see session_internal.h); replies go to the out-buffer.
  *
  * Message flow with a typical publisher (ffmpeg, OBS, librtmp, rtmp2sink):
  *
@@ -48,32 +49,6 @@ enum { UC_STREAM_BEGIN = 0, UC_PING_REQUEST = 6, UC_PING_RESPONSE = 7 };
  */
 #define MAX_BUFFERED_FACTOR 4
 #define CMD_MAX_VALUES 8 /* name, txn, command object, up to 5 arguments */
-#define NAME_MAX_LEN 128
-
-struct rtmp_session {
-    struct rtmp_session_params p;
-    struct store *store;
-    unsigned id;
-    char peer[64];
-    char label[64 + 64 + 256 + NAME_MAX_LEN];
-    enum rtmp_session_state state;
-
-    struct rtmp_hs hs;
-    struct rtmp_chunk_reader rd;
-    struct bytes out;
-    uint32_t out_chunk_size;
-
-    uint64_t in_bytes;   /* everything received, handshake included */
-    uint64_t acked;      /* in_bytes when we last sent an Acknowledgement */
-    uint32_t ack_window; /* the peer's Window Ack Size; 0 = none announced */
-
-    double object_encoding;
-    uint32_t msid; /* message stream id the publish came on */
-    char name[NAME_MAX_LEN];
-    struct seg_stream *stream;
-    struct flv_ts_unwrap ts_video, ts_audio;
-    bool metadata_seen;
-};
 
 const char *rtmp_session_state_str(enum rtmp_session_state s)
 {
@@ -108,18 +83,13 @@ static void put_be32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
-static uint32_t get_be24(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
-}
-
 static uint32_t get_be32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 /* Copies a client-supplied string for a log line: printable ASCII only, cut at N-1. */
-static const char *loggable(const char *in, char *buf, size_t n)
+const char *rtmp_session_loggable(const char *in, char *buf, size_t n)
 {
     size_t i = 0;
 
@@ -149,64 +119,6 @@ static void strip_query(char *s)
     n = strlen(s);
     while (n > 0 && s[n - 1] == '/')
         s[--n] = 0;
-}
-
-static const char *video_codec_name(const struct flv_video *v, char *buf, size_t n)
-{
-    static const char *const legacy[] = {
-        [2] = "Sorenson H.263",      [3] = "Screen video",       [4] = "On2 VP6",
-        [5] = "On2 VP6 with alpha",  [6] = "Screen video v2",    [7] = "H.264",
-        [12] = "HEVC (codec id 12)", [13] = "AV1 (codec id 13)",
-    };
-    uint32_t f = v->fourcc;
-    char cc[5];
-
-    if (!v->enhanced) {
-        if (v->codec_id >= 0 && (size_t)v->codec_id < ARRAY_SIZE(legacy) && legacy[v->codec_id])
-            return legacy[v->codec_id];
-        snprintf(buf, n, "codec id %d", v->codec_id);
-        return buf;
-    }
-    for (int i = 0; i < 4; i++) {
-        uint8_t c = (uint8_t)(f >> (24 - 8 * i));
-        cc[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-    }
-    cc[4] = 0;
-    snprintf(buf, n, "%s (enhanced RTMP '%s')",
-             !strcmp(cc, "hvc1")   ? "HEVC"
-             : !strcmp(cc, "av01") ? "AV1"
-             : !strcmp(cc, "vp09") ? "VP9"
-             : !strcmp(cc, "avc1") ? "H.264"
-                                   : "unknown",
-             cc);
-    return buf;
-}
-
-static const char *audio_codec_name(int format, char *buf, size_t n)
-{
-    static const char *const names[] = {
-        "Linear PCM",
-        "ADPCM",
-        "MP3",
-        "Linear PCM LE",
-        "Nellymoser 16 kHz",
-        "Nellymoser 8 kHz",
-        "Nellymoser",
-        "G.711 A-law",
-        "G.711 mu-law",
-        "enhanced RTMP audio",
-        "AAC",
-        "Speex",
-        "codec id 12",
-        "codec id 13",
-        "MP3 8 kHz",
-        "device-specific sound",
-    };
-
-    if (format >= 0 && (size_t)format < ARRAY_SIZE(names))
-        return names[format];
-    snprintf(buf, n, "codec id %d", format);
-    return buf;
 }
 
 /* ---- output -------------------------------------------------------------- */
@@ -327,22 +239,12 @@ static void end_stream(struct rtmp_session *s, const char *why)
 }
 
 /* Refuses the publish with onStatus level "error"; the connection is then closed. */
-static int publish_error(struct rtmp_session *s, uint32_t msid, const char *code, const char *desc,
-                         int err)
+int rtmp_session_publish_error(struct rtmp_session *s, uint32_t msid, const char *code,
+                               const char *desc, int err)
 {
     int rc = send_status(s, "onStatus", 0, msid ? msid : STREAM_ID, "error", code, desc);
 
     return rc < 0 ? rc : err;
-}
-
-static int unsupported_codec(struct rtmp_session *s, const char *kind, const char *codec)
-{
-    char desc[192];
-
-    snprintf(desc, sizeof(desc), "unsupported %s codec %s: onair accepts H.264 and AAC", kind,
-             codec);
-    log_warn(s->label, "%s; closing", desc);
-    return publish_error(s, s->msid, "NetStream.Publish.Failed", desc, -ENOTSUP);
 }
 
 /* ---- commands ------------------------------------------------------------- */
@@ -376,14 +278,14 @@ static int cmd_connect(struct rtmp_session *s, const struct rtmp_msg *m, double 
     strip_query(got);
     if (strcmp(want, got) != 0) {
         log_warn(s->label, "connect to unknown application '%s' (expected '%s'); closing",
-                 loggable(got, l1, sizeof(l1)), want);
+                 rtmp_session_loggable(got, l1, sizeof(l1)), want);
         rc = send_status(s, "_error", txn, 0, "error", "NetConnection.Connect.Rejected",
                          "Connection rejected: unknown application.");
         return rc < 0 ? rc : -EPERM;
     }
     s->object_encoding = obj ? amf_num(amf_get(obj, "objectEncoding"), 0) : 0;
     log_info(s->label, "connect app '%s' flashVer '%s'", want,
-             loggable(obj ? amf_str(amf_get(obj, "flashVer")) : NULL, l2, sizeof(l2)));
+             rtmp_session_loggable(obj ? amf_str(amf_get(obj, "flashVer")) : NULL, l2, sizeof(l2)));
 
     if (cs < 128)
         cs = 128;
@@ -438,38 +340,40 @@ static int cmd_publish(struct rtmp_session *s, const struct rtmp_msg *m, double 
                        const struct amf_value *args, size_t nargs)
 {
     const char *name = arg_str(args, nargs, 1), *type = arg_str(args, nargs, 2);
-    char clean[NAME_MAX_LEN], desc[NAME_MAX_LEN + 96], l1[96], l2[32];
+    char clean[RTMP_SESSION_NAME_MAX_LEN], desc[RTMP_SESSION_NAME_MAX_LEN + 96], l1[96], l2[32];
     uint32_t msid = m->stream_id ? m->stream_id : STREAM_ID;
     int rc;
 
     (void)txn;
     if (s->state == RTMP_SESS_PUBLISHING) {
         log_warn(s->label, "second publish on one connection; closing");
-        return publish_error(s, msid, "NetStream.Publish.BadName",
-                             "already publishing on this connection", -EPROTO);
+        return rtmp_session_publish_error(s, msid, "NetStream.Publish.BadName",
+                                          "already publishing on this connection", -EPROTO);
     }
     if (!name || strlen(name) >= sizeof(clean)) {
         log_warn(s->label, "publish without a usable stream name; closing");
-        return publish_error(s, msid, "NetStream.Publish.BadName", "invalid stream name", -EINVAL);
+        return rtmp_session_publish_error(s, msid, "NetStream.Publish.BadName",
+                                          "invalid stream name", -EINVAL);
     }
     memcpy(clean, name, strlen(name) + 1);
     clean[strcspn(clean, "?")] = 0; /* "name?key=..." */
     if (!seg_name_valid(clean)) {
         log_warn(s->label, "publish: invalid stream name '%s'; closing",
-                 loggable(clean, l1, sizeof(l1)));
+                 rtmp_session_loggable(clean, l1, sizeof(l1)));
         snprintf(desc, sizeof(desc), "invalid stream name '%s'", l1);
-        return publish_error(s, msid, "NetStream.Publish.BadName", desc, -EINVAL);
+        return rtmp_session_publish_error(s, msid, "NetStream.Publish.BadName", desc, -EINVAL);
     }
     rc = seg_stream_open(s->store, clean, &s->p.seg, &s->stream);
     if (rc == -EBUSY) {
         log_warn(s->label, "publish: stream %s/%s is already being published; closing", s->p.app,
                  clean);
         snprintf(desc, sizeof(desc), "stream %s is already being published", clean);
-        return publish_error(s, msid, "NetStream.Publish.BadName", desc, -EBUSY);
+        return rtmp_session_publish_error(s, msid, "NetStream.Publish.BadName", desc, -EBUSY);
     }
     if (rc < 0) {
         log_error(s->label, "publish: cannot open stream %s: %s; closing", clean, strerror(-rc));
-        return publish_error(s, msid, "NetStream.Publish.Failed", "cannot start the stream", rc);
+        return rtmp_session_publish_error(s, msid, "NetStream.Publish.Failed",
+                                          "cannot start the stream", rc);
     }
     snprintf(s->name, sizeof(s->name), "%s", clean);
     set_label(s);
@@ -478,8 +382,9 @@ static int cmd_publish(struct rtmp_session *s, const struct rtmp_msg *m, double 
     memset(&s->ts_video, 0, sizeof(s->ts_video));
     memset(&s->ts_audio, 0, sizeof(s->ts_audio));
     s->metadata_seen = false;
-    s->rd.lim.max_message_bytes = s->p.max_message_bytes;
-    log_info(s->label, "publishing (type %s)", loggable(type ? type : "live", l2, sizeof(l2)));
+    rtmp_chunk_set_max_message(&s->rd, s->p.max_message_bytes);
+    log_info(s->label, "publishing (type %s)",
+             rtmp_session_loggable(type ? type : "live", l2, sizeof(l2)));
 
     snprintf(desc, sizeof(desc), "%s is now published.", clean);
     if ((rc = send_user_control(s, UC_STREAM_BEGIN, msid)) < 0)
@@ -517,8 +422,8 @@ static int cmd_play(struct rtmp_session *s, const struct rtmp_msg *m, double txn
 {
     (void)txn, (void)args, (void)nargs;
     log_warn(s->label, "play refused: playback over RTMP is not supported; closing");
-    return publish_error(s, m->stream_id, "NetStream.Play.Failed",
-                         "Playback over RTMP is not supported: use HLS.", -EPERM);
+    return rtmp_session_publish_error(s, m->stream_id, "NetStream.Play.Failed",
+                                      "Playback over RTMP is not supported: use HLS.", -EPERM);
 }
 
 /* Responses to calls we never make, and calls that need no answer. */
@@ -548,7 +453,8 @@ static const struct {
 };
 
 /* Decodes up to MAX AMF0 values from IN into V (*N set). Returns 0 or the amf_decode error. */
-static int decode_values(const uint8_t *in, size_t len, struct amf_value *v, size_t max, size_t *n)
+int rtmp_session_decode_amf(const uint8_t *in, size_t len, struct amf_value *v, size_t max,
+                            size_t *n)
 {
     size_t used;
     int rc;
@@ -564,7 +470,7 @@ static int decode_values(const uint8_t *in, size_t len, struct amf_value *v, siz
     return 0;
 }
 
-static const char *amf_err_str(int rc)
+const char *rtmp_session_amf_err_str(int rc)
 {
     return rc == -E2BIG    ? "too deep or too many values"
            : rc == -ENOMEM ? "out of memory"
@@ -582,10 +488,10 @@ static int on_command(struct rtmp_session *s, const struct rtmp_msg *m, const ui
     int rc;
 
     memset(v, 0, sizeof(v));
-    rc = decode_values(data, len, v, ARRAY_SIZE(v), &n);
+    rc = rtmp_session_decode_amf(data, len, v, ARRAY_SIZE(v), &n);
     if (rc < 0) {
-        log_warn(s->label, "AMF command on csid %u: %s (%d); closing", m->csid, amf_err_str(rc),
-                 rc);
+        log_warn(s->label, "AMF command on csid %u: %s (%d); closing", m->csid,
+                 rtmp_session_amf_err_str(rc), rc);
         goto out;
     }
     if (n < 2 || !(name = amf_str(&v[0])) || v[1].type != AMF_NUMBER) {
@@ -607,220 +513,19 @@ static int on_command(struct rtmp_session *s, const struct rtmp_msg *m, const ui
         goto out;
     }
     if (s->state < RTMP_SESS_CONNECTED) {
-        log_warn(s->label, "command '%s' before connect; closing", loggable(name, l1, sizeof(l1)));
+        log_warn(s->label, "command '%s' before connect; closing",
+                 rtmp_session_loggable(name, l1, sizeof(l1)));
         rc = -EPROTO;
         goto out;
     }
-    log_debug(s->label, "ignoring unknown command '%s' (txn %.0f)", loggable(name, l1, sizeof(l1)),
-              txn);
+    log_debug(s->label, "ignoring unknown command '%s' (txn %.0f)",
+              rtmp_session_loggable(name, l1, sizeof(l1)), txn);
     rc = txn != 0 ? send_status(s, "_error", txn, 0, "error", "NetConnection.Call.Failed",
                                 "Unknown command.")
                   : 0;
 out:
     for (i = 0; i < n; i++)
         amf_value_reset(&v[i]);
-    return rc;
-}
-
-/* ---- data (metadata) ------------------------------------------------------ */
-
-static bool is_map(const struct amf_value *v)
-{
-    return v->type == AMF_OBJECT || v->type == AMF_ECMA_ARRAY;
-}
-
-static void apply_metadata(struct rtmp_session *s, const struct amf_value *obj)
-{
-    struct seg_metadata md = {0};
-    char l1[64];
-
-    md.has_video = amf_get(obj, "videocodecid") != NULL;
-    md.has_audio = amf_get(obj, "audiocodecid") != NULL;
-    md.framerate = amf_num(amf_get(obj, "framerate"), 0);
-    md.video_kbps = amf_num(amf_get(obj, "videodatarate"), 0);
-    md.audio_kbps = amf_num(amf_get(obj, "audiodatarate"), 0);
-    /* flvmux (streamable) repeats onMetaData with every update: log the first one. */
-    log_msg(s->metadata_seen ? LOG_DEBUG : LOG_INFO, s->label,
-            "metadata: %.0fx%.0f %.2f fps video %s %.0f kbps, audio %s %.0f kbps, "
-            "encoder '%s'",
-            amf_num(amf_get(obj, "width"), 0), amf_num(amf_get(obj, "height"), 0), md.framerate,
-            md.has_video ? "yes" : "no", md.video_kbps, md.has_audio ? "yes" : "no", md.audio_kbps,
-            loggable(amf_str(amf_get(obj, "encoder")), l1, sizeof(l1)));
-    s->metadata_seen = true;
-    seg_stream_metadata(s->stream, &md);
-}
-
-static int on_data(struct rtmp_session *s, const struct rtmp_msg *m, const uint8_t *data,
-                   size_t len)
-{
-    struct amf_value v[3];
-    size_t n = 0, i, first = 0;
-    int rc;
-
-    if (len == 0)
-        return 0;
-    memset(v, 0, sizeof(v));
-    rc = decode_values(data, len, v, ARRAY_SIZE(v), &n);
-    if (rc < 0) {
-        log_warn(s->label, "AMF data message on csid %u: %s (%d); closing", m->csid,
-                 amf_err_str(rc), rc);
-        goto out;
-    }
-    if (n > 0 && amf_str(&v[0]) && !strcmp(amf_str(&v[0]), "@setDataFrame"))
-        first = 1;
-    if (n >= first + 2 && amf_str(&v[first]) && !strcmp(amf_str(&v[first]), "onMetaData") &&
-        is_map(&v[first + 1])) {
-        if (s->stream)
-            apply_metadata(s, &v[first + 1]);
-        else
-            log_debug(s->label, "metadata before publish ignored");
-    } else {
-        char l1[64];
-
-        log_debug(s->label, "ignoring data message '%s'",
-                  loggable(n > 0 ? amf_str(&v[0]) : NULL, l1, sizeof(l1)));
-    }
-out:
-    for (i = 0; i < n; i++)
-        amf_value_reset(&v[i]);
-    return rc;
-}
-
-/* ---- media ------------------------------------------------------------------ */
-
-static int on_video(struct rtmp_session *s, uint32_t ts, const uint8_t *data, size_t len)
-{
-    struct flv_video v;
-    struct seg_frame f;
-    char buf[96];
-    int rc;
-
-    if (len == 0)
-        return 0;
-    if (!s->stream) {
-        log_debug(s->label, "video before publish ignored");
-        return 0;
-    }
-    if (flv_parse_video(data, len, &v) < 0) {
-        log_warn(s->label, "truncated video tag (%zu bytes); closing", len);
-        return -EPROTO;
-    }
-    if (v.frame_type == 5)
-        return 0; /* video info/command frame */
-    if (v.enhanced ? v.fourcc != ((uint32_t)'a' << 24 | 'v' << 16 | 'c' << 8 | '1')
-                   : v.codec_id != FLV_CODEC_H264)
-        return unsupported_codec(s, "video", video_codec_name(&v, buf, sizeof(buf)));
-    switch (v.avc_packet_type) {
-    case 0:
-        rc = seg_stream_video_config(s->stream, v.data, v.len);
-        if (rc < 0)
-            log_warn(s->label, "invalid AVC sequence header (%zu bytes); closing", v.len);
-        return rc;
-    case 1:
-    case 3: /* enhanced CodedFramesX: composition offset 0 */
-        if (v.len == 0)
-            return 0;
-        f = (struct seg_frame){
-            .track = SEG_VIDEO,
-            .dts_ms = flv_ts_unwrap(&s->ts_video, ts),
-            .cts_ms = v.cts_ms,
-            .keyframe = v.frame_type == 1,
-            .data = v.data,
-            .len = v.len,
-        };
-        rc = seg_stream_frame(s->stream, &f);
-        if (rc < 0)
-            log_warn(s->label, "segmenter refused a video frame: %s; closing", strerror(-rc));
-        return rc;
-    default:
-        return 0; /* end of sequence, metadata */
-    }
-}
-
-static int on_audio(struct rtmp_session *s, uint32_t ts, const uint8_t *data, size_t len)
-{
-    struct flv_audio a;
-    struct seg_frame f;
-    char buf[32];
-    int rc;
-
-    if (len == 0)
-        return 0;
-    if (!s->stream) {
-        log_debug(s->label, "audio before publish ignored");
-        return 0;
-    }
-    if (flv_parse_audio(data, len, &a) < 0) {
-        log_warn(s->label, "truncated audio tag (%zu bytes); closing", len);
-        return -EPROTO;
-    }
-    if (a.sound_format != FLV_SOUND_AAC)
-        return unsupported_codec(s, "audio", audio_codec_name(a.sound_format, buf, sizeof(buf)));
-    if (a.aac_packet_type == 0) {
-        rc = seg_stream_audio_config(s->stream, a.data, a.len);
-        if (rc < 0)
-            log_warn(s->label, "invalid AAC AudioSpecificConfig (%zu bytes); closing", a.len);
-        return rc;
-    }
-    if (a.aac_packet_type != 1 || a.len == 0)
-        return 0;
-    f = (struct seg_frame){
-        .track = SEG_AUDIO,
-        .dts_ms = flv_ts_unwrap(&s->ts_audio, ts),
-        .keyframe = true,
-        .data = a.data,
-        .len = a.len,
-    };
-    rc = seg_stream_frame(s->stream, &f);
-    if (rc < 0)
-        log_warn(s->label, "segmenter refused an audio frame: %s; closing", strerror(-rc));
-    return rc;
-}
-
-/*
- * Aggregate message (spec 7.1.6): a run of FLV tags, each
- *   type(1) size(3) timestamp(3) timestamp_ext(1) stream_id(3) body(size) back_pointer(4).
- * The first tag's timestamp corresponds to the message's; the others keep their offset.
- */
-static int on_aggregate(struct rtmp_session *s, const struct rtmp_msg *m)
-{
-    const uint8_t *p = m->data;
-    size_t left = m->len;
-    uint32_t first_ts = 0;
-    bool first = true;
-    int rc = 0;
-
-    while (left > 0 && rc == 0) {
-        uint32_t size, ts, sub_ts;
-        struct rtmp_msg sub;
-
-        if (left < 11 || (size = get_be24(p + 1)) > left - 11) {
-            log_warn(s->label, "truncated aggregate message on csid %u; closing", m->csid);
-            return -EPROTO;
-        }
-        ts = get_be24(p + 4) | (uint32_t)p[7] << 24;
-        if (first)
-            first_ts = ts;
-        first = false;
-        sub_ts = m->timestamp + (ts - first_ts);
-        sub = *m;
-        sub.type = p[0];
-        sub.timestamp = sub_ts;
-        sub.len = size;
-        sub.data = p + 11;
-        if (sub.type == RTMP_MSG_AUDIO)
-            rc = on_audio(s, sub_ts, sub.data, size);
-        else if (sub.type == RTMP_MSG_VIDEO)
-            rc = on_video(s, sub_ts, sub.data, size);
-        else if (sub.type == RTMP_MSG_DATA_AMF0)
-            rc = on_data(s, &sub, sub.data, size);
-        p += 11 + size;
-        left -= 11 + size;
-        if (left < 4) /* tolerate a missing last back pointer */
-            break;
-        p += 4;
-        left -= 4;
-    }
     return rc;
 }
 
@@ -872,13 +577,13 @@ static int handle_message(struct rtmp_session *s, const struct rtmp_msg *m)
         return on_command(s, m, m->data + skip, m->len - skip);
     case RTMP_MSG_DATA_AMF0:
     case RTMP_MSG_DATA_AMF3:
-        return on_data(s, m, m->data + skip, m->len - skip);
+        return rtmp_media_on_data(s, m, m->data + skip, m->len - skip);
     case RTMP_MSG_AUDIO:
-        return on_audio(s, m->timestamp, m->data, m->len);
+        return rtmp_media_on_audio(s, m->timestamp, m->data, m->len);
     case RTMP_MSG_VIDEO:
-        return on_video(s, m->timestamp, m->data, m->len);
+        return rtmp_media_on_video(s, m->timestamp, m->data, m->len);
     case RTMP_MSG_AGGREGATE:
-        return on_aggregate(s, m);
+        return rtmp_media_on_aggregate(s, m);
     default:
         log_debug(s->label, "ignoring message type %u on csid %u", m->type, m->csid);
         return 0;
@@ -972,20 +677,14 @@ static int feed_handshake(struct rtmp_session *s, const uint8_t *in, size_t len,
     return 0;
 }
 
-/*
- * " on csid N" for a chunk reader error, best effort: the header being parsed
- * when it failed is still in the reader's header buffer.
- */
+/* " on csid N" for a chunk reader error, when the reader knows the csid. */
 static const char *chunk_err_where(const struct rtmp_session *s, char buf[32])
 {
-    const uint8_t *h = s->rd.hdr;
-    size_t need = (h[0] & 0x3f) == 0 ? 2 : (h[0] & 0x3f) == 1 ? 3 : 1;
-    unsigned csid;
+    int64_t csid = rtmp_chunk_current_csid(&s->rd);
 
-    if (s->rd.hdr_have < need)
+    if (csid < 0)
         return "";
-    csid = need == 1 ? h[0] & 0x3fu : need == 2 ? 64u + h[1] : 64u + h[1] + 256u * h[2];
-    snprintf(buf, 32, " on csid %u", csid);
+    snprintf(buf, 32, " on csid %u", (unsigned)csid);
     return buf;
 }
 
@@ -999,7 +698,7 @@ int rtmp_session_feed(struct rtmp_session *s, const uint8_t *in, size_t len)
     s->in_bytes += len;
     while (len > 0) {
         struct rtmp_msg m;
-        size_t used = 0;
+        size_t used = 0, buffered;
 
         if (s->state == RTMP_SESS_HANDSHAKE) {
             if ((rc = feed_handshake(s, in, len, &used)) < 0)
@@ -1019,9 +718,10 @@ int rtmp_session_feed(struct rtmp_session *s, const uint8_t *in, size_t len)
             rc = -EPROTO;
             goto fail;
         }
-        if (s->rd.buf_bytes > MAX_BUFFERED_FACTOR * (size_t)s->rd.lim.max_message_bytes) {
+        buffered = rtmp_chunk_buffered_bytes(&s->rd);
+        if (buffered > MAX_BUFFERED_FACTOR * (size_t)s->rd.lim.max_message_bytes) {
             log_warn(s->label, "chunk streams buffer %zu bytes in partial messages; closing",
-                     s->rd.buf_bytes);
+                     buffered);
             rc = -E2BIG;
             goto fail;
         }

@@ -9,15 +9,18 @@
  *                  ▼                                   ├─ data (onMetaData)
  *            S0+S1+S2 ─▶ out-buffer ◀── replies        └─ audio/video ─▶ segmenter
  *
- * Only the ingest sources and the tests include this header.
+ * Only the ingest sources and the tests include this header. The struct and
+ * functions at the end are private to rtmp_session.c and rtmp_media.c.
  */
 #ifndef ONAIR_SESSION_INTERNAL_H
 #define ONAIR_SESSION_INTERNAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "../common/common.h"
 #include "../segmenter/segmenter.h"
+#include "rtmp_internal.h"
 
 struct store;
 struct rtmp_session;
@@ -76,5 +79,75 @@ enum rtmp_session_state rtmp_session_state(const struct rtmp_session *s);
 
 /* "rtmp[ID] PEER" or "rtmp[ID] PEER APP/NAME": the module string of log lines. */
 const char *rtmp_session_label(const struct rtmp_session *s);
+
+/* ========================================================================== */
+/* Private to rtmp_session.c and rtmp_media.c: nothing else may use these.   */
+/* ========================================================================== */
+
+#define RTMP_SESSION_NAME_MAX_LEN 128
+
+struct rtmp_session {
+    struct rtmp_session_params p;
+    struct store *store;
+    unsigned id;
+    char peer[64];
+    char label[64 + 64 + 256 + RTMP_SESSION_NAME_MAX_LEN];
+    enum rtmp_session_state state;
+
+    struct rtmp_hs hs;
+    struct rtmp_chunk_reader rd;
+    struct bytes out;
+    uint32_t out_chunk_size;
+
+    uint64_t in_bytes;   /* everything received, handshake included */
+    uint64_t acked;      /* in_bytes when we last sent an Acknowledgement */
+    uint32_t ack_window; /* the peer's Window Ack Size; 0 = none announced */
+
+    double object_encoding;
+    uint32_t msid; /* message stream id the publish came on */
+    char name[RTMP_SESSION_NAME_MAX_LEN];
+    struct seg_stream *stream;
+    struct flv_ts_unwrap ts_video, ts_audio;
+    bool metadata_seen;
+};
+
+/* -- rtmp_session.c: helpers the media half shares ------------------------- */
+
+/*
+ * Copies client-supplied IN (NULL reads as "") into BUF for a log line:
+ * printable ASCII only, cut at N-1 bytes. Returns BUF.
+ */
+const char *rtmp_session_loggable(const char *in, char *buf, size_t n);
+
+/*
+ * Decodes up to MAX AMF0 values from IN into V (the caller resets V[0..*N)
+ * with amf_value_reset, also on error). Returns 0 or the amf_decode error.
+ */
+int rtmp_session_decode_amf(const uint8_t *in, size_t len, struct amf_value *v, size_t max,
+                            size_t *n);
+
+/* A log phrase for an amf_decode error code (static string). */
+const char *rtmp_session_amf_err_str(int rc);
+
+/*
+ * Refuses the publish: onStatus(level "error", CODE, DESC) on message stream
+ * MSID (the default stream when 0). Returns ERR, or the send error (-ENOMEM).
+ * The caller returns that and the connection is closed.
+ */
+int rtmp_session_publish_error(struct rtmp_session *s, uint32_t msid, const char *code,
+                               const char *desc, int err);
+
+/* -- rtmp_media.c: FLV audio/video, aggregates and metadata (E.4, 7.1.6) --- */
+
+/*
+ * Message handlers for rtmp_session.c's dispatcher. DATA/LEN (and M->data)
+ * are borrowed for the call. Media before publish is ignored. Each returns 0
+ * or a negative errno (logged) when the connection must be closed.
+ */
+int rtmp_media_on_data(struct rtmp_session *s, const struct rtmp_msg *m, const uint8_t *data,
+                       size_t len);
+int rtmp_media_on_audio(struct rtmp_session *s, uint32_t ts, const uint8_t *data, size_t len);
+int rtmp_media_on_video(struct rtmp_session *s, uint32_t ts, const uint8_t *data, size_t len);
+int rtmp_media_on_aggregate(struct rtmp_session *s, const struct rtmp_msg *m);
 
 #endif

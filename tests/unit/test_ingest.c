@@ -562,6 +562,80 @@ static void test_chunk_limits(void)
     expect_error(&test_lim, in, 2, 0);
 }
 
+/* The accessors rtmp_session.c uses instead of the reader's private fields. */
+static void test_chunk_accessors(void)
+{
+    struct rtmp_chunk_limits lim = test_lim;
+    struct rtmp_chunk_reader r;
+    struct rtmp_msg msg;
+    size_t used;
+    uint8_t in[256];
+    /* csid 4, type 0, len 200 (0xC8), video, stream 1; then 128 + type 3 + 72 bytes */
+    static const uint8_t hdr200[12] = {0x04, 0, 0, 0, 0, 0, 0xC8, 0x09, 0x01, 0, 0, 0};
+
+    /* rtmp_chunk_set_max_message: raising admits a longer message, lowering refuses it. */
+    lim.max_message_bytes = 100;
+    rtmp_chunk_reader_init(&r, &lim);
+    CHECK_EQ_INT(rtmp_chunk_read(&r, hdr200, 12, &used, &msg), RTMP_ERROR);
+    rtmp_chunk_reader_reset(&r);
+    rtmp_chunk_set_max_message(&r, 200);
+    CHECK_EQ_INT(rtmp_chunk_read(&r, hdr200, 12, &used, &msg), RTMP_NEED_MORE);
+    CHECK_EQ_INT(used, 12);
+    /* A message already admitted completes after the limit is lowered ... */
+    memset(in, 0x42, sizeof(in));
+    CHECK_EQ_INT(rtmp_chunk_read(&r, in, 128, &used, &msg), RTMP_NEED_MORE);
+    rtmp_chunk_set_max_message(&r, 199);
+    in[0] = 0xC4; /* type 3 continuation of csid 4 */
+    CHECK_EQ_INT(rtmp_chunk_read(&r, in, 73, &used, &msg), RTMP_OK);
+    CHECK_EQ_INT(msg.len, 200);
+    /* ... and the next header over the new limit is refused. */
+    CHECK_EQ_INT(rtmp_chunk_read(&r, hdr200, 12, &used, &msg), RTMP_ERROR);
+    CHECK(r.error && strstr(r.error, "max_message_bytes"));
+    rtmp_chunk_reader_reset(&r);
+
+    /* rtmp_chunk_current_csid: 1-, 2- and 3-byte basic headers, -1 until complete. */
+    rtmp_chunk_reader_init(&r, &test_lim);
+    CHECK_EQ_INT(rtmp_chunk_current_csid(&r), -1);
+    CHECK_EQ_INT(rtmp_chunk_read(&r, hdr200, 1, &used, &msg), RTMP_NEED_MORE);
+    CHECK_EQ_INT(rtmp_chunk_current_csid(&r), 4);
+    CHECK_EQ_INT(rtmp_chunk_read(&r, hdr200 + 1, 11, &used, &msg), RTMP_NEED_MORE);
+    CHECK_EQ_INT(rtmp_chunk_current_csid(&r), -1); /* header applied: inside chunk data */
+    rtmp_chunk_reader_reset(&r);
+    memcpy(in, "\x00\x10", 2); /* csid 64 + 0x10 */
+    CHECK_EQ_INT(rtmp_chunk_read(&r, in, 1, &used, &msg), RTMP_NEED_MORE);
+    CHECK_EQ_INT(rtmp_chunk_current_csid(&r), -1);
+    CHECK_EQ_INT(rtmp_chunk_read(&r, in + 1, 1, &used, &msg), RTMP_NEED_MORE);
+    CHECK_EQ_INT(rtmp_chunk_current_csid(&r), 80);
+    rtmp_chunk_reader_reset(&r);
+    memcpy(in, "\x01\xFF\xFF", 3); /* csid 64 + 255 + 256 * 255: the largest */
+    CHECK_EQ_INT(rtmp_chunk_read(&r, in, 2, &used, &msg), RTMP_NEED_MORE);
+    CHECK_EQ_INT(rtmp_chunk_current_csid(&r), -1);
+    CHECK_EQ_INT(rtmp_chunk_read(&r, in + 2, 1, &used, &msg), RTMP_NEED_MORE);
+    CHECK_EQ_INT(rtmp_chunk_current_csid(&r), 65599);
+    rtmp_chunk_reader_reset(&r);
+    memcpy(in, "\x45\x00\x00\x00\x00\x00\x01\x09", 8); /* fmt 1 on a new csid 5 */
+    CHECK_EQ_INT(rtmp_chunk_read(&r, in, 8, &used, &msg), RTMP_ERROR);
+    CHECK_EQ_INT(rtmp_chunk_current_csid(&r), 5);
+    rtmp_chunk_reader_reset(&r);
+
+    /* rtmp_chunk_buffered_bytes: grows with the payload, capped by the message length. */
+    CHECK_EQ_INT(rtmp_chunk_buffered_bytes(&r), 0);
+    CHECK_EQ_INT(rtmp_chunk_read(&r, hdr200, 12, &used, &msg), RTMP_NEED_MORE);
+    CHECK_EQ_INT(rtmp_chunk_buffered_bytes(&r), 0);
+    memset(in, 0x42, sizeof(in));
+    CHECK_EQ_INT(rtmp_chunk_read(&r, in, 10, &used, &msg), RTMP_NEED_MORE);
+    CHECK_EQ_INT(rtmp_chunk_buffered_bytes(&r), 200);
+    CHECK_EQ_INT(rtmp_chunk_read(&r, in, 118, &used, &msg), RTMP_NEED_MORE); /* end of chunk */
+    CHECK_EQ_INT(rtmp_chunk_buffered_bytes(&r), 200);
+    memcpy(in, "\x06\x00\x00\x00\x00\x80\x00\x09\x01\x00\x00\x00", 12); /* csid 6, 32 KiB */
+    CHECK_EQ_INT(rtmp_chunk_read(&r, in, 12, &used, &msg), RTMP_NEED_MORE);
+    memset(in, 0x42, sizeof(in));
+    CHECK_EQ_INT(rtmp_chunk_read(&r, in, 64, &used, &msg), RTMP_NEED_MORE);
+    CHECK_EQ_INT(rtmp_chunk_buffered_bytes(&r), 200 + 4096);
+    rtmp_chunk_reader_reset(&r);
+    CHECK_EQ_INT(rtmp_chunk_buffered_bytes(&r), 0);
+}
+
 /* ======================================================================== */
 /* handshake                                                                */
 /* ======================================================================== */
@@ -1253,6 +1327,7 @@ int main(void)
     RUN(test_chunk_extended_timestamp);
     RUN(test_chunk_set_chunk_size_and_abort);
     RUN(test_chunk_limits);
+    RUN(test_chunk_accessors);
     RUN(test_handshake);
     RUN(test_amf_roundtrip);
     RUN(test_amf_malformed);
