@@ -19,7 +19,7 @@ done
 if ((${#missing[@]})); then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-ulimit -n 65536 || true
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 work=$(mktemp -d /tmp/onair-bench.XXXXXX)
 pids=()
@@ -74,7 +74,7 @@ http {
   sendfile on;
   tcp_nopush on;
   keepalive_requests 1000000;
-  open_file_cache max=100 valid=60s;
+  open_file_cache max=100 inactive=60s;
   types { application/vnd.apple.mpegurl m3u8; video/mp4 mp4; video/iso.segment m4s; }
   server { listen 127.0.0.1:$NP; root $work/nginx/html; }
 }
@@ -87,7 +87,8 @@ rtmp {
 EOC
 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' 2>>"$work/nginx/logs/error.log" &
 NGINX=$!; pids+=("$NGINX")
-sleep 1
+for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$NP/" && break; sleep 0.1; done
+kill -0 "$NGINX" 2>/dev/null || { echo "bench: nginx did not start:"; cat "$work/nginx/logs/error.log"; exit 1; }
 nginx_pids() { echo "$NGINX" $(pgrep -P "$NGINX" || true); }
 
 # ---- 1. ingest CPU -------------------------------------------------------------

@@ -96,7 +96,9 @@ struct seg_stream {
 };
 
 static atomic_uint gen_counter;
-static int64_t gen_epoch; /* server start second, written once in seg_global_init */
+/* Server start in Unix ms, written once in seg_global_init: generations (and so
+ * every URI) differ across restarts too, so no cache can confuse two runs. */
+static int64_t gen_epoch;
 
 /* ---- FFmpeg log routing -------------------------------------------------- */
 
@@ -121,7 +123,7 @@ static void av_log_cb(void *avcl, int level, const char *fmt, va_list vl)
 
 void seg_global_init(void)
 {
-    gen_epoch = time_wall_ms() / 1000;
+    gen_epoch = time_wall_ms();
     av_log_set_level(AV_LOG_WARNING);
     av_log_set_callback(av_log_cb);
 }
@@ -465,7 +467,7 @@ int seg_stream_open(struct store *st, const char *name, const struct seg_params 
         s->p.window_segments = 2;
     s->target_duration = (int)((s->p.segment_ms + 999) / 1000);
     s->vidx = s->aidx = -1;
-    snprintf(s->gen, sizeof(s->gen), "%08" PRIx64 "%x", (uint64_t)gen_epoch & 0xffffffffu,
+    snprintf(s->gen, sizeof(s->gen), "%011" PRIx64 "%x", (uint64_t)gen_epoch & UINT64_C(0xfffffffffff),
              atomic_fetch_add(&gen_counter, 1) + 1);
     *out = s;
     return 0;
