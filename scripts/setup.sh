@@ -17,7 +17,7 @@ pkgs=(meson ninja-build pkg-config gcc libc6-dev
 command -v node >/dev/null || pkgs+=(nodejs)
 command -v npm >/dev/null || pkgs+=(npm)
 if ((want_test)); then
-  pkgs+=(python3 ffmpeg clang libclang-rt-14-dev
+  pkgs+=(python3 ffmpeg
          gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
          gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
          chromium wrk nginx-light curl)
