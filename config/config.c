@@ -23,6 +23,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <netdb.h>
+#include <sys/socket.h>
 #include <yaml.h>
 
 #include "../common/common.h"
@@ -727,5 +729,24 @@ int cfg_split_listen(const char *listen, char *host, size_t hostlen, int *port)
     }
     if (port)
         *port = (int)v;
+    return 0;
+}
+
+int cfg_resolve_listen(const char *host, int port, struct addrinfo **out, const char **why)
+{
+    struct addrinfo hints = {0};
+    char portstr[8];
+    int rc;
+
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    rc = getaddrinfo(host, portstr, &hints, out);
+    if (rc != 0) {
+        *out = NULL;
+        *why = gai_strerror(rc);
+        return -EINVAL;
+    }
     return 0;
 }

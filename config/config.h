@@ -52,4 +52,13 @@ int cfg_parse(const char *name, const char *yaml, size_t len, struct cfg *c, cha
  */
 int cfg_split_listen(const char *listen, char *host, size_t hostlen, int *port);
 
+struct addrinfo;
+
+/*
+ * Resolves a listen HOST (numeric or a name; not empty) and PORT into passive
+ * TCP addresses. Returns 0 and a list in *OUT (caller frees with
+ * freeaddrinfo), or -EINVAL with the resolver's reason in *WHY.
+ */
+int cfg_resolve_listen(const char *host, int port, struct addrinfo **out, const char **why);
+
 #endif

@@ -641,8 +641,8 @@ static struct MHD_Daemon *start_daemon(struct http_server *srv, unsigned flags, 
 static int bind_and_start(struct http_server *srv, const char *host, int port)
 {
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
-    struct addrinfo hints = {0}, *ai = NULL;
-    char portstr[8];
+    struct addrinfo *ai = NULL;
+    const char *why;
     int rc;
 
     if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
@@ -656,13 +656,9 @@ static int bind_and_start(struct http_server *srv, const char *host, int port)
             srv->daemon = start_daemon(srv, flags, (uint16_t)port, NULL);
         return srv->daemon ? 0 : -EADDRNOTAVAIL;
     }
-    snprintf(portstr, sizeof(portstr), "%d", port);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    rc = getaddrinfo(host, portstr, &hints, &ai);
-    if (rc != 0) {
-        log_error(MOD, "listen %s: %s", srv->cfg->http_listen, gai_strerror(rc));
+    rc = cfg_resolve_listen(host, port, &ai, &why);
+    if (rc < 0) {
+        log_error(MOD, "listen %s: %s", srv->cfg->http_listen, why);
         return -EINVAL;
     }
     if (ai->ai_family == AF_INET6)

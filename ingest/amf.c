@@ -282,6 +282,20 @@ double amf_num(const struct amf_value *v, double def)
 
 /* ---- encoders ------------------------------------------------------------ */
 
+/* Appends header H then LEN bytes of DATA; on failure OUT is left as it was. */
+static int put_prefixed(struct bytes *out, const uint8_t *h, size_t hl, const void *data,
+                        size_t len)
+{
+    size_t start = out->len;
+    int rc = bytes_append(out, h, hl);
+
+    if (rc == 0)
+        rc = bytes_append(out, data, len);
+    if (rc < 0)
+        out->len = start;
+    return rc;
+}
+
 static int put_u8(struct bytes *out, uint8_t b)
 {
     return bytes_append(out, &b, 1);
@@ -309,10 +323,9 @@ int amf_put_bool(struct bytes *out, bool v)
 /* Strings longer than 65535 bytes become AMF0 long strings. */
 int amf_put_string(struct bytes *out, const char *s)
 {
-    size_t len = strlen(s), start = out->len;
+    size_t len = strlen(s);
     uint8_t h[5];
     size_t hl;
-    int rc;
 
     if (len <= 0xFFFF) {
         h[0] = AMF_STRING;
@@ -329,17 +342,7 @@ int amf_put_string(struct bytes *out, const char *s)
     } else {
         return -EINVAL;
     }
-    rc = bytes_append(out, h, hl);
-    if (rc < 0)
-        goto fail;
-    rc = bytes_append(out, s, len);
-    if (rc < 0)
-        goto fail;
-    return 0;
-
-fail:
-    out->len = start;
-    return rc;
+    return put_prefixed(out, h, hl, s, len);
 }
 
 int amf_put_null(struct bytes *out)
@@ -360,25 +363,14 @@ int amf_put_object_begin(struct bytes *out)
 /* Returns -EINVAL for an empty key (it would read as the end marker) or one over 65535 bytes. */
 int amf_put_key(struct bytes *out, const char *key)
 {
-    size_t len = strlen(key), start = out->len;
+    size_t len = strlen(key);
     uint8_t h[2];
-    int rc;
 
     if (len == 0 || len > 0xFFFF)
         return -EINVAL;
     h[0] = (uint8_t)(len >> 8);
     h[1] = (uint8_t)len;
-    rc = bytes_append(out, h, 2);
-    if (rc < 0)
-        goto fail;
-    rc = bytes_append(out, key, len);
-    if (rc < 0)
-        goto fail;
-    return 0;
-
-fail:
-    out->len = start;
-    return rc;
+    return put_prefixed(out, h, 2, key, len);
 }
 
 int amf_put_object_end(struct bytes *out)

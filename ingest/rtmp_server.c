@@ -322,8 +322,8 @@ static struct evconnlistener *listen_on(struct rtmp_server *srv, const struct so
 /* Binds HOST:PORT; an empty HOST means every interface ([::], else 0.0.0.0). */
 static int bind_listener(struct rtmp_server *srv, const char *host, int port)
 {
-    struct addrinfo hints = {0}, *res = NULL, *ai;
-    char portstr[16];
+    struct addrinfo *res = NULL, *ai;
+    const char *why;
     int rc;
 
     if (!host[0]) {
@@ -339,13 +339,9 @@ static int bind_listener(struct rtmp_server *srv, const char *host, int port)
             srv->lis = listen_on(srv, (struct sockaddr *)&in4, sizeof(in4));
         return srv->lis ? 0 : -errno;
     }
-    snprintf(portstr, sizeof(portstr), "%d", port);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    rc = getaddrinfo(host, portstr, &hints, &res);
-    if (rc != 0) {
-        log_error("rtmp", "rtmp_listen: cannot resolve '%s': %s", host, gai_strerror(rc));
+    rc = cfg_resolve_listen(host, port, &res, &why);
+    if (rc < 0) {
+        log_error("rtmp", "rtmp_listen: cannot resolve '%s': %s", host, why);
         return -EINVAL;
     }
     rc = -EADDRNOTAVAIL;

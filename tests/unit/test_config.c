@@ -10,6 +10,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "../../config/config.h"
 #include "harness.h"
 
@@ -430,6 +435,27 @@ static void test_example_file(void)
     CHECK(strstr(strstr(text, "  listen:") + 1, "  listen:") != NULL);
 }
 
+/* Listen hosts resolve to passive TCP addresses on the requested port. */
+static void test_resolve_listen(void)
+{
+    struct addrinfo *ai = NULL;
+    const char *why = NULL;
+
+    CHECK_EQ_INT(cfg_resolve_listen("127.0.0.1", 1935, &ai, &why), 0);
+    CHECK(ai && ai->ai_family == AF_INET && ai->ai_socktype == SOCK_STREAM);
+    if (ai && ai->ai_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ai->ai_addr;
+
+        CHECK_EQ_INT(ntohs(in->sin_port), 1935);
+        CHECK_EQ_INT(ntohl(in->sin_addr.s_addr), 0x7f000001);
+    }
+    freeaddrinfo(ai);
+    ai = NULL;
+    CHECK_EQ_INT(cfg_resolve_listen("::1", 0, &ai, &why), 0);
+    CHECK(ai && ai->ai_family == AF_INET6);
+    freeaddrinfo(ai);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -449,6 +475,7 @@ int main(int argc, char **argv)
     RUN(test_small_error_buffers);
     RUN(test_every_prefix);
     RUN(test_split_listen);
+    RUN(test_resolve_listen);
     RUN(test_load_files);
     RUN(test_example_file);
     return harness_done();
