@@ -79,6 +79,8 @@ static const struct cfg_key keys[] = {
      "target segment duration in seconds (segments are cut on keyframes)"},
     {"hls.window_segments", CT_INT, OFF(hls_window_segments), "6", 2, 100, NULL,
      "segments listed in the live playlist"},
+    {"hls.part_seconds", CT_DOUBLE, OFF(hls_part_seconds), "0.333", 0, 2, NULL,
+     "LL-HLS part target in seconds (0 = standard HLS only; at least 0.1 otherwise)"},
     {"log.level", CT_ENUM, OFF(log_level), "info", 0, 0, "error|warn|info|debug",
      "most verbose level printed: error, warn, info or debug"},
 };

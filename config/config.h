@@ -29,6 +29,7 @@ struct cfg {
     /* hls: */
     double hls_segment_seconds;      /* target; cut on keyframes */
     int hls_window_segments;         /* live playlist length */
+    double hls_part_seconds;         /* LL-HLS part target; 0 = off */
     /* log: */
     char log_level[CFG_STR_MAX];     /* error, warn, info, debug */
 };

@@ -20,12 +20,14 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <math.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -51,6 +53,10 @@ struct http_server {
     struct MHD_Daemon *daemon;
     const struct cfg *cfg;
     struct store *st;
+    struct http_timer *timer; /* deadlines of blocked requests */
+    bool ll;                  /* LL-HLS on: blocking reloads, delta updates */
+    int64_t block_ms;         /* a blocked request waits at most this long (3 targets) */
+    int64_t first_ms;         /* a playlist request before the stream's first part */
     struct buf *hlsjs;      /* NULL if no hls.min.js was found */
     struct buf *index_page; /* GET / */
     char playlist_cc[48];   /* Cache-Control of playlists */
@@ -161,17 +167,6 @@ static const char *content_type(const char *name)
         if (strcmp(dot, types[i].ext) == 0)
             return types[i].type;
     return "application/octet-stream";
-}
-
-static uint64_t fnv1a64(const uint8_t *p, size_t len)
-{
-    uint64_t h = 14695981039346656037ull;
-
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 1099511628211ull;
-    }
-    return h;
 }
 
 /* True if the If-None-Match value VALUE lists ETAG (weak comparison, RFC 9110 13.1.2). */
@@ -341,45 +336,309 @@ static enum MHD_Result serve_options(struct http_server *srv, struct MHD_Connect
     return reply(srv, conn, "OPTIONS", url, MHD_HTTP_NO_CONTENT, r);
 }
 
-static enum MHD_Result serve_object(struct http_server *srv, struct MHD_Connection *conn,
-                                    const char *method, const char *url, const char *stream,
-                                    const char *obj)
+/* ---- store objects --------------------------------------------------------- */
+
+/* What a cached response holds: a reference on each buffer it sends. */
+struct held_bufs {
+    int n;
+    struct buf *b[];
+};
+
+static void held_free(void *cls)
 {
-    enum store_kind kind;
-    struct buf *b = store_get(srv->st, stream, obj, &kind);
+    struct held_bufs *h = cls;
+
+    for (int i = 0; i < h->n; i++)
+        buf_unref(h->b[i]);
+    free(h);
+}
+
+/* A response over O's bytes (zero-copy: the buffers are referenced, not copied). */
+static struct MHD_Response *bytes_response(const struct store_obj *o)
+{
+    struct held_bufs *h = malloc(sizeof(*h) + (size_t)o->nbufs * sizeof(h->b[0]));
+    struct MHD_IoVec iov[64], *v = iov;
+    struct MHD_Response *r = NULL;
+    int n = 0;
+
+    if (!h)
+        return NULL;
+    if (o->nbufs > (int)ARRAY_SIZE(iov) && !(v = malloc((size_t)o->nbufs * sizeof(*v)))) {
+        free(h);
+        return NULL;
+    }
+    for (int i = 0; i < o->nbufs; i++) {
+        if (!o->bufs[i]->len)
+            continue;
+        v[n].iov_base = o->bufs[i]->data;
+        v[n].iov_len = o->bufs[i]->len;
+        h->b[n++] = buf_ref(o->bufs[i]);
+    }
+    h->n = n;
+    if (n == 0)
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    else
+        r = MHD_create_response_from_iovec(v, (unsigned)n, held_free, h); /* copies V */
+    if (v != iov)
+        free(v);
+    if (!r || n == 0)
+        held_free(h);
+    return r;
+}
+
+static void add_common_headers(struct http_server *srv, struct MHD_Response *r)
+{
+    add_header(r, "X-Content-Type-Options", "nosniff");
+    if (srv->cfg->http_cors_origin[0]) {
+        add_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, srv->cfg->http_cors_origin);
+        add_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSE_HEADERS);
+    }
+}
+
+static void destroy_response(void *r)
+{
+    MHD_destroy_response(r);
+}
+
+/*
+ * The 200 response of O, built once per object and kept with it (MHD
+ * responses are refcounted and may be queued on any number of connections),
+ * so that a request costs a lookup and a reference. Borrowed from O.
+ */
+static struct MHD_Response *obj_response(struct http_server *srv, struct store_obj *o, bool gz)
+{
+    struct MHD_Response *r = atomic_load(&o->aux), *won;
+
+    if (r)
+        return r;
+    r = bytes_response(o);
+    if (!r)
+        return NULL;
+    if (o->kind == STORE_PLAYLIST) {
+        add_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/vnd.apple.mpegurl");
+        add_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, srv->playlist_cc);
+        add_header(r, MHD_HTTP_HEADER_ETAG, o->etag);
+        add_header(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+        if (gz)
+            add_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+    } else {
+        /* Media objects carry no validator: immutable for a year, nobody revalidates. */
+        add_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, content_type(o->name));
+        add_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, IMMUTABLE_CC);
+    }
+    add_common_headers(srv, r);
+    won = store_obj_set_aux(o, r, destroy_response);
+    if (won != r)
+        MHD_destroy_response(r); /* another thread built it first */
+    return won;
+}
+
+/* True if an Accept-Encoding value accepts gzip (RFC 9110 12.5.3; q=0 refuses). */
+static bool accepts_gzip(const char *v)
+{
+    while (v && *v) {
+        const char *end = strchr(v, ','), *semi;
+        size_t n;
+
+        while (*v == ' ' || *v == '\t')
+            v++;
+        n = end ? (size_t)(end - v) : strlen(v);
+        semi = memchr(v, ';', n);
+        if (((semi ? (size_t)(semi - v) : n) == 4 && strncasecmp(v, "gzip", 4) == 0) ||
+            ((semi ? (size_t)(semi - v) : n) == 1 && v[0] == '*')) {
+            const char *q = semi ? strstr(semi, "q=") : NULL;
+
+            if (!q || q >= v + n)
+                return true;
+            q += 2;
+            /* q=0, q=0.0, q=0.00, q=0.000 refuse; anything else accepts. */
+            while (*q == '0' || *q == '.')
+                q++;
+            return q < v + n && *q >= '1' && *q <= '9';
+        }
+        v = end ? end + 1 : NULL;
+    }
+    return false;
+}
+
+/* Sends O: 200 from its cached response, or 304 when the client's ETag matches. */
+static enum MHD_Result send_obj(struct http_server *srv, struct MHD_Connection *conn,
+                                const char *method, const char *url, struct store_obj *o,
+                                bool gz)
+{
     struct MHD_Response *r;
-    char etag[24];
+    enum MHD_Result ret;
 
-    if (!b)
-        return send_error(srv, conn, method, url, MHD_HTTP_NOT_FOUND);
-    if (kind != STORE_PLAYLIST)
-        return reply(srv, conn, method, url, MHD_HTTP_OK,
-                     buf_response(b, content_type(obj), IMMUTABLE_CC));
-
-    /*
-     * Playlists change every part or segment, so a CDN revalidates them
-     * often: a content ETag lets it get a 304. Media objects carry no ETag:
-     * they are immutable with a one-year max-age, so nobody revalidates them.
-     */
-    snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)fnv1a64(b->data, b->len));
-    if (etag_matches(
-            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH),
-            etag)) {
-        buf_unref(b);
-        r = fixed_response("", 0, NULL, srv->playlist_cc);
-        if (r)
-            add_header(r, MHD_HTTP_HEADER_ETAG, etag);
+    if (o->kind == STORE_PLAYLIST &&
+        etag_matches(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_IF_NONE_MATCH),
+                     o->etag)) {
+        /* RFC 9110 8.6: a 304's Content-Length, if any, is the 200's: build it
+         * over the same bytes (MHD sends no body with a 304). */
+        r = bytes_response(o);
+        if (r) {
+            add_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, srv->playlist_cc);
+            add_header(r, MHD_HTTP_HEADER_ETAG, o->etag);
+            add_header(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+        }
+        store_obj_unref(o);
         return reply(srv, conn, method, url, MHD_HTTP_NOT_MODIFIED, r);
     }
-    r = buf_response(b, content_type(obj), srv->playlist_cc);
-    if (r)
-        add_header(r, MHD_HTTP_HEADER_ETAG, etag);
-    return reply(srv, conn, method, url, MHD_HTTP_OK, r);
+    r = obj_response(srv, o, gz);
+    if (!r) {
+        store_obj_unref(o);
+        return reply(srv, conn, method, url, MHD_HTTP_OK, NULL);
+    }
+    ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+    store_obj_unref(o); /* the response lives on in O (or in MHD, if O goes) */
+    return ret;
+}
+
+/*
+ * What a request for a live object resolved to: the store name of the
+ * variant to send and, when it may have to wait, the progress key.
+ */
+struct live_req {
+    char name[STORE_NAME_MAX + 16];
+    bool gz;
+    bool blocking;   /* _HLS_msn given: wait for KEY */
+    bool playlist;   /* media or multivariant playlist: wait for a first part if missing */
+    bool part;       /* a part that may not exist yet (preload hint) */
+    uint64_t key;
+};
+
+/* Parses "part-GEN-MSN-IDX.m4s" into a progress key. */
+static bool part_key(const char *obj, uint64_t *key)
+{
+    const char *p = strrchr(obj, '-'), *q;
+    unsigned long long msn, idx;
+    char *end;
+
+    if (strncmp(obj, "part-", 5) != 0 || !p || p == obj)
+        return false;
+    idx = strtoull(p + 1, &end, 10);
+    if (strcmp(end, ".m4s") != 0 || idx >= STORE_PART_END)
+        return false;
+    for (q = p - 1; q > obj && *q != '-'; q--)
+        ;
+    if (q <= obj + 4)
+        return false;
+    msn = strtoull(q + 1, &end, 10);
+    if (end != p || msn > HLS_QUERY_MSN_MAX)
+        return false;
+    *key = STORE_KEY(msn, idx);
+    return true;
+}
+
+/* Classifies OBJ and its query. Returns 0, or an HTTP status to answer with. */
+static unsigned classify(struct http_server *srv, struct MHD_Connection *conn, const char *obj,
+                         struct live_req *lr)
+{
+    bool media = strcmp(obj, "media.m3u8") == 0;
+    bool gz = accepts_gzip(
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));
+
+    memset(lr, 0, sizeof(*lr));
+    if (media || strcmp(obj, "index.m3u8") == 0) {
+        struct hls_query q = {0};
+
+        lr->playlist = true;
+        if (media && srv->ll &&
+            hls_query_parse(MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "_HLS_msn"),
+                            MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "_HLS_part"),
+                            MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "_HLS_skip"),
+                            &q) < 0)
+            return MHD_HTTP_BAD_REQUEST;
+        snprintf(lr->name, sizeof(lr->name), "%s%s", obj, q.skip ? "|skip" : "");
+        if (q.has_msn) {
+            lr->blocking = true;
+            lr->key = STORE_KEY(q.msn, q.has_part ? q.part : STORE_PART_END);
+        }
+    } else {
+        snprintf(lr->name, sizeof(lr->name), "%s", obj);
+        lr->part = srv->ll && part_key(obj, &lr->key);
+        gz = false;
+    }
+    lr->gz = gz;
+    return 0;
+}
+
+/* Looks up LR's object, the gzip variant first when the client takes it. */
+static struct store_obj *find_variant(struct http_server *srv, const char *stream,
+                                      struct live_req *lr)
+{
+    struct store_obj *o = NULL;
+
+    if (lr->gz) {
+        char gzname[sizeof(lr->name) + 4];
+
+        snprintf(gzname, sizeof(gzname), "%s|gz", lr->name);
+        o = store_get_obj(srv->st, stream, gzname);
+        if (o)
+            return o;
+        lr->gz = false;
+    }
+    return store_get_obj(srv->st, stream, lr->name);
+}
+
+/*
+ * GET/HEAD of a live object. A blocking playlist request, a playlist asked
+ * for before the stream's first part, and a part that is not cut yet are
+ * held (suspended) until the store's progress reaches them; RESUMED is the
+ * wait they come back with, NULL on the first pass.
+ */
+static enum MHD_Result serve_object(struct http_server *srv, struct MHD_Connection *conn,
+                                    const char *method, const char *url, const char *stream,
+                                    const char *obj, void **req_cls)
+{
+    struct http_wait *resumed = *req_cls != &request_seen ? *req_cls : NULL;
+    struct store_obj *o = NULL;
+    struct live_req lr;
+    enum store_wait_result res;
+    int64_t timeout;
+    unsigned status = classify(srv, conn, obj, &lr);
+
+    if (status)
+        return send_error(srv, conn, method, url, status);
+    if (resumed) {
+        enum http_wait_state state = http_wait_state(resumed);
+
+        if (state == HTTP_TIMED_OUT || state == HTTP_SHUTDOWN)
+            return send_error(srv, conn, method, url, MHD_HTTP_SERVICE_UNAVAILABLE);
+        res = http_wait_result(resumed);
+        if (res == STORE_WAIT_TOO_FAR)
+            return send_error(srv, conn, method, url, MHD_HTTP_BAD_REQUEST);
+        if (res == STORE_WAIT_NONE || !(o = find_variant(srv, stream, &lr)))
+            return send_error(srv, conn, method, url, MHD_HTTP_NOT_FOUND);
+        return send_obj(srv, conn, method, url, o, lr.gz);
+    }
+    if (!lr.blocking && (o = find_variant(srv, stream, &lr)) != NULL)
+        return send_obj(srv, conn, method, url, o, lr.gz); /* the common case */
+    if (!lr.blocking && !lr.playlist && !lr.part)
+        return send_error(srv, conn, method, url, MHD_HTTP_NOT_FOUND);
+    /* A playlist before the first part waits for any progress (key 0). */
+    res = store_check(srv->st, stream, lr.key);
+    if (res == STORE_WAIT_NONE)
+        return send_error(srv, conn, method, url, MHD_HTTP_NOT_FOUND);
+    if (res == STORE_WAIT_TOO_FAR)
+        return send_error(srv, conn, method, url, MHD_HTTP_BAD_REQUEST);
+    if (res == STORE_WAIT_READY) {
+        o = find_variant(srv, stream, &lr);
+        if (!o)
+            return send_error(srv, conn, method, url, MHD_HTTP_NOT_FOUND);
+        return send_obj(srv, conn, method, url, o, lr.gz);
+    }
+    timeout = lr.blocking || lr.part ? srv->block_ms : srv->first_ms;
+    if (http_wait_start(srv->timer, srv->st, conn, stream, lr.key, timeout,
+                        (struct http_wait **)req_cls) < 0)
+        return send_error(srv, conn, method, url, MHD_HTTP_SERVICE_UNAVAILABLE);
+    return MHD_YES; /* called again once resumed */
 }
 
 /* /live/NAME, /live/NAME/ and /live/NAME/OBJ; REST is what follows "/live/". */
 static enum MHD_Result route_live(struct http_server *srv, struct MHD_Connection *conn,
-                                  const char *method, const char *url, const char *rest)
+                                  const char *method, const char *url, const char *rest,
+                                  void **req_cls)
 {
     const char *slash = strchr(rest, '/');
     char stream[STORE_NAME_MAX];
@@ -408,18 +667,18 @@ static enum MHD_Result route_live(struct http_server *srv, struct MHD_Connection
                                     "text/html; charset=utf-8", "no-cache"));
     if (strchr(rest, '/'))
         return send_error(srv, conn, method, url, MHD_HTTP_NOT_FOUND);
-    return serve_object(srv, conn, method, url, stream, rest);
+    return serve_object(srv, conn, method, url, stream, rest, req_cls);
 }
 
 static enum MHD_Result route(struct http_server *srv, struct MHD_Connection *conn,
-                             const char *method, const char *url)
+                             const char *method, const char *url, void **req_cls)
 {
     static const char ok[] = "ok\n";
 
     if (!path_ok(url))
         return send_error(srv, conn, method, url, MHD_HTTP_BAD_REQUEST);
     if (strncmp(url, "/live/", 6) == 0)
-        return route_live(srv, conn, method, url, url + 6);
+        return route_live(srv, conn, method, url, url + 6, req_cls);
     if (strcmp(url, "/healthz") == 0)
         return reply(srv, conn, method, url, MHD_HTTP_OK,
                      fixed_response(ok, sizeof(ok) - 1, "text/plain; charset=utf-8", "no-store"));
@@ -470,7 +729,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (options)
         return serve_options(srv, conn, url);
-    return route(srv, conn, method, url);
+    return route(srv, conn, method, url, req_cls);
+}
+
+/* Frees a blocked request's state (anything but the marker). */
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (*req_cls && *req_cls != &request_seen)
+        http_wait_free(*req_cls);
+    *req_cls = NULL;
 }
 
 /* ---- start-up ------------------------------------------------------------ */
@@ -624,6 +895,7 @@ static struct MHD_Daemon *start_daemon(struct http_server *srv, unsigned flags, 
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, srv},
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)connection_limit(cfg), NULL},
         {threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)threads, NULL},
@@ -640,7 +912,7 @@ static struct MHD_Daemon *start_daemon(struct http_server *srv, unsigned flags, 
 /* Binds HOST:PORT ("" = every address, IPv6 and IPv4 when available). */
 static int bind_and_start(struct http_server *srv, const char *host, int port)
 {
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     struct addrinfo *ai = NULL;
     const char *why;
     int rc;
@@ -693,11 +965,18 @@ int http_server_new(const struct cfg *cfg, struct store *st, struct http_server 
                  cfg->http_playlist_max_age);
     else
         snprintf(srv->playlist_cc, sizeof(srv->playlist_cc), "no-cache");
+    srv->ll = cfg->hls_part_seconds > 0;
+    /* A part later than three target durations is not coming (draft 8216bis 6.2.5.2: 503). */
+    srv->block_ms = 3000 * (int64_t)ceil(cfg->hls_segment_seconds);
+    srv->first_ms = srv->block_ms > 10000 ? srv->block_ms : 10000;
     srv->index_page = make_index_page(cfg);
     if (!srv->index_page) {
         rc = -ENOMEM;
         goto fail;
     }
+    rc = http_timer_new(&srv->timer);
+    if (rc < 0)
+        goto fail;
     srv->hlsjs = load_hlsjs(cfg);
 
     rc = bind_and_start(srv, host, port);
@@ -720,6 +999,7 @@ int http_server_new(const struct cfg *cfg, struct store *st, struct http_server 
     *out = srv;
     return 0;
 fail:
+    http_timer_free(srv->timer);
     buf_unref(srv->hlsjs);
     buf_unref(srv->index_page);
     free(srv);
@@ -730,7 +1010,10 @@ void http_server_free(struct http_server *srv)
 {
     if (!srv)
         return;
-    /* Closes every connection; their responses' free callbacks drop the buffers. */
+    /* Held requests are resumed first (a suspended connection never ends by
+     * itself), then every connection is closed; the responses' free
+     * callbacks drop the buffers. */
+    http_timer_free(srv->timer);
     MHD_stop_daemon(srv->daemon);
     buf_unref(srv->hlsjs);
     buf_unref(srv->index_page);

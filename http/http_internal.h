@@ -1,10 +1,12 @@
 /*
- * http internals shared between http.c and the generated player page source.
+ * http internals shared between the files of the module and its tests.
  */
 #ifndef ONAIR_HTTP_INTERNAL_H
 #define ONAIR_HTTP_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * http/player.html, compiled in by http/embed.py (see http/meson.build):
@@ -12,5 +14,68 @@
  */
 extern const unsigned char http_player_html[];
 extern const size_t http_player_html_len;
+
+/* ---- LL-HLS delivery directives (hls_query.c) ----------------------------- */
+
+#define HLS_QUERY_MSN_MAX ((UINT64_C(1) << 47) - 1) /* fits a store progress key */
+#define HLS_QUERY_PART_MAX 65534u
+
+struct hls_query {
+    bool has_msn, has_part;
+    uint64_t msn;
+    unsigned part;
+    bool skip;    /* _HLS_skip=YES or v2: a delta update */
+    bool skip_v2; /* v2: also skip date ranges (we have none) */
+};
+
+/*
+ * Validates the raw values of _HLS_msn, _HLS_part and _HLS_skip (NULL =
+ * absent). Returns 0, or -EINVAL for a value that is not a plain decimal in
+ * range, a _HLS_part without _HLS_msn, or a _HLS_skip other than YES/v2.
+ */
+int hls_query_parse(const char *msn, const char *part, const char *skip, struct hls_query *q);
+
+/* ---- blocked requests (waiters.c) ------------------------------------------ */
+
+struct MHD_Connection;
+struct store;
+struct http_timer;
+
+enum http_wait_state { HTTP_WAITING, HTTP_WOKEN, HTTP_TIMED_OUT, HTTP_SHUTDOWN };
+
+/*
+ * A request held until its part exists (blocking playlist reload or a
+ * preload-hinted part). Allocated when a request has to wait, freed by the
+ * request-completed callback.
+ */
+struct http_wait;
+
+/* Starts the deadline thread. Returns 0 or a negative errno. */
+int http_timer_new(struct http_timer **out);
+
+/*
+ * Resumes every request still held (they answer 503) and stops the thread.
+ * Call before MHD_stop_daemon. Accepts NULL.
+ */
+void http_timer_free(struct http_timer *t);
+
+/*
+ * Suspends CONN until STREAM reaches KEY or TIMEOUT_MS passes. Returns 0 with
+ * the new wait in *OUT: the handler keeps it as its request state, returns
+ * MHD_YES and is called again once the connection is resumed; it then reads
+ * http_wait_state and http_wait_result (if the store said READY, NONE or
+ * TOO_FAR at once, the connection is already resumed). Returns -ENOMEM, or
+ * -ESHUTDOWN while the server stops (nothing suspended).
+ */
+int http_wait_start(struct http_timer *t, struct store *st, struct MHD_Connection *conn,
+                    const char *stream, uint64_t key, int64_t timeout_ms, struct http_wait **out);
+
+enum http_wait_state http_wait_state(const struct http_wait *w);
+/* What store_wait answered (an enum store_wait_result). */
+int http_wait_result(const struct http_wait *w);
+void http_wait_free(struct http_wait *w);
+
+/* Requests currently held (for tests and the log). */
+long http_timer_count(struct http_timer *t);
 
 #endif

@@ -382,6 +382,7 @@ int rtmp_server_new(struct event_base *base, const struct cfg *cfg, struct store
                                         : DEFAULT_MAX_MESSAGE;
     srv->params.seg.segment_ms = (int)(cfg->hls_segment_seconds * 1000.0 + 0.5);
     srv->params.seg.window_segments = cfg->hls_window_segments;
+    srv->params.seg.part_ms = (int)(cfg->hls_part_seconds * 1000.0 + 0.5);
     srv->accept_retry = evtimer_new(base, accept_retry, srv);
     if (!srv->accept_retry) {
         rc = -ENOMEM;

@@ -1,22 +1,26 @@
 /*
  * The segmenter: one libavformat mp4 muxer per stream writing CMAF into memory.
  *
- *   seg_frame ──► AVPacket ──► mp4 muxer ──► AVIOContext (write_packet) ──► out
+ *   seg_frame ──► AVPacket ──► mp4 muxer ──► AVIOContext (mux_write) ──► out
  *                                 │ av_write_frame(NULL) + avio_flush
- *                                 ▼ = exactly one moof+mdat
- *                     segment buffer ──► store ("seg-<gen>-<msn>.m4s")
- *                                        playlist re-rendered ──► store
+ *                                 ▼ = exactly one moof+mdat = one part
+ *              part buffer ──► store ("part-<gen>-<msn>-<i>.m4s", LL-HLS only)
+ *              segment = its part buffers ──► store ("seg-<gen>-<msn>.m4s")
+ *              playlists re-rendered (publish.c) ──► store, then progress
  *
  * The header alone is the init segment. movflags frag_custom lets us decide
- * where fragments end (on keyframes); frag_discont keeps each fragment's
- * decode time (tfdt) equal to its packets' timestamps, so audio and video
- * keep their start offset.
+ * where fragments end; frag_discont, re-armed before every fragment, makes
+ * each fragment's decode time (tfdt) its first packet's timestamp, so audio
+ * and video keep their true offset and no guessed duration shifts the next
+ * fragment.
+ *
+ * A video frame is held back until the next one arrives: its duration is then
+ * exact, and a fragment is closed when the first frame of the next one
+ * arrives, with that frame's DTS as its end.
  *
  * Segments are cut on a video keyframe once segment_ms has passed (audio-only
- * streams: on time). Each fragment is today one whole segment; LL-HLS parts
- * will be fragments cut more often, a segment being the concatenation of its
- * parts, which is why finishing a fragment and finishing a segment are separate
- * steps below.
+ * streams: on time); with LL-HLS, parts are cut before a frame that would make
+ * the part longer than part_ms, and on every keyframe.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -31,6 +35,7 @@
 
 #include "../store/store.h"
 #include "segmenter.h"
+#define ONAIR_SEGMENTER_STREAM
 #include "segmenter_internal.h"
 
 #define MUX_IO_BUFSIZE 65536
@@ -38,62 +43,6 @@
 #define AUDIO_RESYNC_MS 200       /* sample clock vs FLV clock drift that forces a resync */
 #define WAIT_FOR_VIDEO_MS 4000    /* audio buffered while video is announced but absent */
 #define ENDED_LINGER_MIN_MS 60000 /* ended streams stay readable at least this long */
-
-struct done_segment {
-    struct hls_segment hs;
-    size_t bytes;
-};
-
-struct seg_stream {
-    struct store_stream *ss;
-    char name[80];
-    char logname[96];
-    struct seg_params p;
-    char gen[32];      /* unique per publish in this server's lifetime (and across restarts) */
-    char init_uri[HLS_URI_MAX];
-
-    /* codec configuration */
-    uint8_t *avcc, *asc;
-    size_t avcc_len, asc_len;
-    struct avc_info avc;
-    struct aac_info aac;
-    struct seg_metadata md;
-
-    /* muxer */
-    AVFormatContext *fmt;
-    AVPacket *pkt;
-    int vidx, aidx; /* stream index in fmt, -1 when absent */
-    bool started;
-    bool discard_output;
-    struct bytes out; /* what the muxer wrote since the last take */
-
-    /* timing */
-    bool have_last[2];
-    int64_t last_dts_ms[2];
-    int64_t last_pts_tb[2];
-    int64_t video_delta_ms; /* last inter-frame distance, for the last sample's duration */
-    bool audio_clock;
-    int64_t audio_next; /* next AAC pts in samples */
-    bool waiting_audio;
-    int64_t wait_start_ms;
-    int64_t end_ms; /* end of the latest sample written */
-
-    /* the segment being filled */
-    bool seg_open;
-    int64_t seg_start_ms;
-    int64_t seg_pdt_ms;
-    int seg_video_frames;
-    uint64_t next_msn;
-
-    /* completed segments, oldest first: the window plus a grace tail */
-    struct done_segment *done;
-    int ndone, cap_done;
-    int target_duration;
-    long peak_bps;
-    long published_bps;
-    double frame_rate;
-    bool warned_gop, warned_late_cfg[2], warned_nocfg[2];
-};
 
 static atomic_uint gen_counter;
 /* Server start in Unix ms, written once in seg_global_init: generations (and so
@@ -223,6 +172,38 @@ static struct buf *take_output(struct seg_stream *s)
     return b;
 }
 
+/*
+ * The init segment as the muxer wrote it, with our own ftyp in front of its
+ * moov. movflags cmaf makes the muxer claim the 'cmfc' brand, but CMAF wants
+ * one track per file and colr/pasp boxes we cannot promise (audio and video
+ * share one file here), so we claim only what the file is: ISO BMFF with
+ * fragments (iso6) readable by MP4 players (mp41).
+ */
+static struct buf *init_with_ftyp(const struct bytes *out)
+{
+    static const uint8_t ftyp[] = {
+        0, 0, 0, 24, 'f', 't', 'y', 'p', 'i', 's', 'o', '6', 0, 0, 0, 0,
+        'i', 's', 'o', '6', 'm', 'p', '4', '1',
+    };
+    size_t skip = 0;
+    struct buf *b;
+
+    if (out->len >= 8 && memcmp(out->data + 4, "ftyp", 4) == 0) {
+        skip = (size_t)out->data[0] << 24 | (size_t)out->data[1] << 16 |
+               (size_t)out->data[2] << 8 | out->data[3];
+        if (skip < 8 || skip > out->len)
+            skip = 0;
+    }
+    if (!skip)
+        return buf_new_copy(out->data, out->len); /* unexpected: leave it alone */
+    b = buf_new(sizeof(ftyp) + out->len - skip);
+    if (!b)
+        return NULL;
+    memcpy(b->data, ftyp, sizeof(ftyp));
+    memcpy(b->data + sizeof(ftyp), out->data + skip, out->len - skip);
+    return b;
+}
+
 /* Opens the muxer with the tracks whose configuration we have; publishes the init segment. */
 static int mux_start(struct seg_stream *s, bool with_video, bool with_audio)
 {
@@ -260,7 +241,8 @@ static int mux_start(struct seg_stream *s, bool with_video, bool with_audio)
         goto fail;
     }
     avio_flush(s->fmt->pb);
-    init = take_output(s);
+    init = init_with_ftyp(&s->out);
+    s->out.len = 0;
     if (!init) {
         rc = -ENOMEM;
         goto fail;
@@ -284,66 +266,7 @@ fail:
     return rc;
 }
 
-/* ---- playlists ----------------------------------------------------------- */
-
-static int publish_media_playlist(struct seg_stream *s, bool ended)
-{
-    struct hls_segment *segs;
-    struct hls_media_playlist pl = {0};
-    struct bytes text = {0};
-    struct buf *b;
-    int first = s->ndone > s->p.window_segments ? s->ndone - s->p.window_segments : 0;
-    int rc;
-
-    segs = calloc((size_t)(s->ndone - first) + 1, sizeof(*segs));
-    if (!segs)
-        return -ENOMEM;
-    for (int i = first; i < s->ndone; i++)
-        segs[i - first] = s->done[i].hs;
-    pl.version = 7;
-    pl.target_duration = s->target_duration;
-    pl.ended = ended;
-    pl.segs = segs;
-    pl.nsegs = s->ndone - first;
-    rc = hls_render_media(&pl, &text);
-    free(segs);
-    if (rc < 0)
-        goto out;
-    b = buf_new_copy(text.data, text.len);
-    rc = b ? store_put(s->ss, "media.m3u8", STORE_PLAYLIST, b) : -ENOMEM;
-out:
-    bytes_reset(&text);
-    return rc;
-}
-
-static int publish_multivariant(struct seg_stream *s)
-{
-    struct hls_variant v = {0};
-    struct bytes text = {0};
-    char codecs[80];
-    struct buf *b;
-    int rc;
-
-    snprintf(codecs, sizeof(codecs), "%s%s%s", s->vidx >= 0 ? s->avc.codec : "",
-             s->vidx >= 0 && s->aidx >= 0 ? "," : "", s->aidx >= 0 ? s->aac.codec : "");
-    v.bandwidth = s->peak_bps;
-    v.codecs = codecs;
-    if (s->vidx >= 0) {
-        v.width = s->avc.width;
-        v.height = s->avc.height;
-        v.frame_rate = s->frame_rate;
-    }
-    v.uri = "media.m3u8";
-    rc = hls_render_multivariant(&v, &text);
-    if (rc == 0) {
-        b = buf_new_copy(text.data, text.len);
-        rc = b ? store_put(s->ss, "index.m3u8", STORE_PLAYLIST, b) : -ENOMEM;
-    }
-    bytes_reset(&text);
-    if (rc == 0)
-        s->published_bps = s->peak_bps;
-    return rc;
-}
+/* ---- parts and segments ------------------------------------------------- */
 
 /* Drops segments that left the window and its grace tail (as long again). */
 static void evict(struct seg_stream *s)
@@ -351,69 +274,117 @@ static void evict(struct seg_stream *s)
     int keep = s->p.window_segments * 2;
     int drop = s->ndone > keep ? s->ndone - keep : 0;
 
-    for (int i = 0; i < drop; i++)
-        store_remove(s->ss, s->done[i].hs.uri);
+    for (int i = 0; i < drop; i++) {
+        struct done_segment *d = &s->done[i];
+
+        store_remove(s->ss, d->hs.uri);
+        if (s->p.part_ms > 0)
+            for (int p = 0; p < d->hs.nparts; p++)
+                store_remove(s->ss, d->parts[p].uri);
+        free(d->parts);
+    }
     if (drop) {
         memmove(s->done, s->done + drop, (size_t)(s->ndone - drop) * sizeof(*s->done));
         s->ndone -= drop;
     }
 }
 
-/* ---- segments ------------------------------------------------------------ */
+static int64_t open_seg_bytes(const struct seg_stream *s)
+{
+    int64_t n = 0;
+
+    for (int i = 0; i < s->nparts; i++)
+        n += (int64_t)s->parts[i].b->len;
+    return n;
+}
 
 /*
- * Ends the open segment at END_MS: flushes the muxer's fragment, publishes the
- * segment, then the playlists that list it (in that order, so a reader never
- * sees a playlist naming an object that is not there yet).
+ * Ends the open part at END_MS: flushes the muxer's fragment (one moof+mdat)
+ * and keeps it as the next part of the open segment; with LL-HLS also
+ * publishes it and, if RENDER, the playlists that list it, then the progress
+ * that wakes blocked readers (objects first, so a woken reader finds them).
  */
-static int finish_segment(struct seg_stream *s, int64_t end_ms)
+static int finish_part(struct seg_stream *s, int64_t end_ms, bool render)
 {
-    struct done_segment *d;
+    struct seg_part *sp;
     struct buf *b;
-    double duration;
     int rc;
 
-    if (!s->seg_open)
+    if (!s->part_open)
         return 0;
-    s->seg_open = false;
     av_write_frame(s->fmt, NULL);
     avio_flush(s->fmt->pb);
     if (s->out.len == 0)
-        return 0;
-    duration = (double)(end_ms - s->seg_start_ms) / 1000.0;
-    if (duration <= 0)
-        duration = 0.001;
-    if (s->ndone == s->cap_done) {
-        int cap = s->cap_done ? s->cap_done * 2 : 16;
-        struct done_segment *p = realloc(s->done, (size_t)cap * sizeof(*p));
+        return 0; /* nothing written since the last cut: the part stays open */
+    s->part_open = false;
+    if (s->nparts == s->cap_parts) {
+        int cap = s->cap_parts ? s->cap_parts * 2 : 16;
+        struct seg_part *p = realloc(s->parts, (size_t)cap * sizeof(*p));
 
         if (!p)
             return -ENOMEM;
-        s->done = p;
-        s->cap_done = cap;
+        s->parts = p;
+        s->cap_parts = cap;
     }
-    d = &s->done[s->ndone];
-    memset(d, 0, sizeof(*d));
-    d->hs.msn = s->next_msn;
-    d->hs.duration = duration;
-    d->hs.pdt_ms = s->seg_pdt_ms;
-    snprintf(d->hs.map_uri, sizeof(d->hs.map_uri), "%s", s->init_uri);
-    snprintf(d->hs.uri, sizeof(d->hs.uri), "seg-%s-%" PRIu64 ".m4s", s->gen, s->next_msn);
-    d->bytes = s->out.len;
     b = take_output(s);
     if (!b)
         return -ENOMEM;
-    rc = store_put(s->ss, d->hs.uri, STORE_SEGMENT, b);
-    if (rc < 0)
-        return rc;
-    s->ndone++;
-    s->next_msn++;
+    /* Every fragment starts at its own first timestamp (see the top). */
+    av_opt_set(s->fmt->priv_data, "movflags", "+frag_discont", 0);
+    sp = &s->parts[s->nparts];
+    memset(sp, 0, sizeof(*sp));
+    sp->b = b;
+    sp->hp.duration = (double)(end_ms > s->part_start_ms ? end_ms - s->part_start_ms : 1) / 1000.0;
+    sp->hp.independent = s->part_independent;
+    snprintf(sp->hp.uri, sizeof(sp->hp.uri), "part-%s-%" PRIu64 "-%d.m4s", s->gen, s->next_msn,
+             s->nparts);
+    s->nparts++;
+    if (s->p.part_ms <= 0)
+        return 0;
+    rc = store_put(s->ss, sp->hp.uri, STORE_PART, buf_ref(b));
+    if (rc == 0 && render) {
+        if (!s->mv_published) {
+            /* The first playlist a player sees: the peak is an estimate until
+             * the first segment is measured. */
+            s->peak_bps = (long)((double)open_seg_bytes(s) * 8 /
+                                 ((double)(end_ms - s->seg_start_ms + 1) / 1000.0));
+            if (s->frame_rate <= 0 && s->md.framerate > 0)
+                s->frame_rate = s->md.framerate;
+            rc = seg_publish_multivariant(s);
+        }
+        if (rc == 0)
+            rc = seg_publish_playlists(s, false);
+        if (rc == 0)
+            store_progress(s->ss, STORE_KEY(s->next_msn, s->nparts - 1));
+    }
+    return rc;
+}
+
+static int grow_done(struct seg_stream *s)
+{
+    struct done_segment *p;
+    int cap;
+
+    if (s->ndone < s->cap_done)
+        return 0;
+    cap = s->cap_done ? s->cap_done * 2 : 16;
+    p = realloc(s->done, (size_t)cap * sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    s->done = p;
+    s->cap_done = cap;
+    return 0;
+}
+
+/* Keeps the statistics a segment brings: frame rate, target, warnings, peak bitrate. */
+static void segment_stats(struct seg_stream *s, double duration, size_t bytes)
+{
+    long bps = (long)((double)bytes * 8 / duration);
 
     if (s->frame_rate <= 0 && s->seg_video_frames > 1)
         s->frame_rate = s->md.framerate > 0 ? s->md.framerate : s->seg_video_frames / duration;
-    if ((long)lround(duration) > s->target_duration) {
+    if ((long)lround(duration) > s->target_duration)
         s->target_duration = (int)lround(duration);
-    }
     if (!s->warned_gop && s->vidx >= 0 && duration > s->p.segment_ms / 1000.0 * 1.5 + 0.25) {
         s->warned_gop = true;
         log_warn(s->logname,
@@ -422,21 +393,79 @@ static int finish_segment(struct seg_stream *s, int64_t end_ms)
                  "Interval; ffmpeg: -g FRAMES or -force_key_frames)",
                  duration, s->p.segment_ms / 1000.0, ceil(s->p.segment_ms / 1000.0));
     }
-    {
-        long bps = (long)((double)d->bytes * 8 / duration);
+    /* RFC 8216 4.3.4.2: BANDWIDTH is the peak segment bit rate, every segment
+     * counted; until the first one is measured the peak is an estimate. */
+    if (!s->peak_measured || bps > s->peak_bps)
+        s->peak_bps = bps;
+    s->peak_measured = true;
+}
 
-        /* A very short tail segment would overstate the peak. */
-        if (duration >= s->p.segment_ms / 2000.0 && bps > s->peak_bps)
-            s->peak_bps = bps;
-        if (s->peak_bps == 0)
-            s->peak_bps = bps;
+/*
+ * Ends the open segment at END_MS: its last part, then the segment (the list
+ * of its part buffers), then the playlists that list it and the progress.
+ */
+static int finish_segment(struct seg_stream *s, int64_t end_ms, bool ended)
+{
+    struct buf **bufs = NULL;
+    struct done_segment *d;
+    double duration;
+    int rc, n;
+
+    if (!s->seg_open)
+        return 0;
+    rc = finish_part(s, end_ms, false);
+    s->seg_open = false;
+    s->part_open = false;
+    if (rc < 0 || s->nparts == 0)
+        goto reset;
+    if ((rc = grow_done(s)) < 0)
+        goto reset;
+    duration = (double)(end_ms - s->seg_start_ms) / 1000.0;
+    if (duration <= 0)
+        duration = 0.001;
+    d = &s->done[s->ndone];
+    memset(d, 0, sizeof(*d));
+    n = s->nparts;
+    d->parts = calloc((size_t)n, sizeof(*d->parts));
+    bufs = calloc((size_t)n, sizeof(*bufs));
+    if (!d->parts || !bufs) {
+        free(d->parts);
+        rc = -ENOMEM;
+        goto reset;
     }
-    rc = publish_media_playlist(s, false);
-    if (rc == 0 && (s->published_bps == 0 || s->peak_bps > s->published_bps * 11 / 10))
-        rc = publish_multivariant(s);
+    for (int i = 0; i < n; i++) {
+        d->parts[i] = s->parts[i].hp;
+        d->bytes += s->parts[i].b->len;
+        bufs[i] = buf_ref(s->parts[i].b);
+    }
+    d->hs.msn = s->next_msn;
+    d->hs.duration = duration;
+    d->hs.pdt_ms = s->seg_pdt_ms;
+    d->hs.parts = d->parts;
+    d->hs.nparts = s->nparts;
+    snprintf(d->hs.map_uri, sizeof(d->hs.map_uri), "%s", s->init_uri);
+    snprintf(d->hs.uri, sizeof(d->hs.uri), "seg-%s-%" PRIu64 ".m4s", s->gen, s->next_msn);
+    rc = store_put_list(s->ss, d->hs.uri, STORE_SEGMENT, bufs, n);
+    if (rc < 0) {
+        free(d->parts);
+        goto reset;
+    }
+    s->ndone++;
+    s->next_msn++;
+    segment_stats(s, duration, d->bytes);
+    rc = seg_publish_playlists(s, ended);
+    if (rc == 0 && (!s->mv_published || s->peak_bps != s->published_bps ||
+                    s->frame_rate != s->published_fps))
+        rc = seg_publish_multivariant(s);
+    store_progress(s->ss, STORE_KEY(d->hs.msn, STORE_PART_END));
+    log_debug(s->logname, "segment %" PRIu64 ": %.3f s, %d parts, %zu bytes", d->hs.msn,
+              duration, d->hs.nparts, d->bytes);
     evict(s);
-    log_debug(s->logname, "segment %" PRIu64 ": %.3f s, %zu bytes", d->hs.msn, duration,
-              d->bytes);
+reset:
+    free(bufs);
+    for (int i = 0; i < s->nparts; i++)
+        buf_unref(s->parts[i].b);
+    s->nparts = 0;
     return rc;
 }
 
@@ -465,6 +494,8 @@ int seg_stream_open(struct store *st, const char *name, const struct seg_params 
         s->p.segment_ms = 100;
     if (s->p.window_segments < 2)
         s->p.window_segments = 2;
+    if (s->p.part_ms < 0)
+        s->p.part_ms = 0;
     s->target_duration = (int)((s->p.segment_ms + 999) / 1000);
     s->vidx = s->aidx = -1;
     snprintf(s->gen, sizeof(s->gen), "%011" PRIx64 "%x", (uint64_t)gen_epoch & UINT64_C(0xfffffffffff),
@@ -555,7 +586,8 @@ static int maybe_start(struct seg_stream *s, const struct seg_frame *f)
     return mux_start(s, false, true) == 0 ? 1 : -EINVAL;
 }
 
-static int write_packet(struct seg_stream *s, const struct seg_frame *f, int idx)
+/* Writes F to the muxer; DUR_MS is the video frame's duration (ignored for audio). */
+static int write_packet(struct seg_stream *s, const struct seg_frame *f, int idx, int64_t dur_ms)
 {
     AVStream *st = s->fmt->streams[idx];
     AVRational ms = {1, 1000};
@@ -567,7 +599,7 @@ static int write_packet(struct seg_stream *s, const struct seg_frame *f, int idx
     if (f->track == SEG_VIDEO) {
         dts = av_rescale_q(f->dts_ms, ms, st->time_base);
         pts = av_rescale_q(f->dts_ms + (f->cts_ms > 0 ? f->cts_ms : 0), ms, st->time_base);
-        dur = av_rescale_q(s->video_delta_ms > 0 ? s->video_delta_ms : 33, ms, st->time_base);
+        dur = av_rescale_q(dur_ms > 0 ? dur_ms : 1, ms, st->time_base);
     } else {
         int64_t expect_ms = s->audio_next * 1000 / s->aac.sample_rate;
 
@@ -585,11 +617,12 @@ static int write_packet(struct seg_stream *s, const struct seg_frame *f, int idx
         s->audio_next += AAC_FRAME_SAMPLES;
     }
     /* The muxer rejects decode times that do not increase. */
-    if (s->have_last[t] && dts <= s->last_pts_tb[t])
-        dts = s->last_pts_tb[t] + 1;
+    if (s->have_last[t] && dts <= s->last_dts_tb[t])
+        dts = s->last_dts_tb[t] + 1;
     if (pts < dts)
         pts = dts;
-    s->last_pts_tb[t] = dts;
+    s->last_dts_tb[t] = dts;
+    s->have_last[t] = true;
 
     pkt->data = (uint8_t *)f->data;
     pkt->size = (int)f->len;
@@ -613,10 +646,85 @@ static int write_packet(struct seg_stream *s, const struct seg_frame *f, int idx
     return 0;
 }
 
+/* Writes the held video frame, now that the next one (at NEXT_DTS_MS) gives its duration. */
+static int write_held(struct seg_stream *s, int64_t next_dts_ms)
+{
+    int64_t dur = next_dts_ms - s->held_f.dts_ms;
+    int rc;
+
+    if (!s->held)
+        return 0;
+    if (dur <= 0)
+        dur = s->video_delta_ms > 0 ? s->video_delta_ms : 1;
+    else
+        s->video_delta_ms = dur;
+    rc = write_packet(s, &s->held_f, s->vidx, dur);
+    s->held = false;
+    return rc;
+}
+
+static int hold(struct seg_stream *s, const struct seg_frame *f)
+{
+    s->held_data.len = 0;
+    if (bytes_append(&s->held_data, f->data, f->len) < 0)
+        return -ENOMEM;
+    s->held_f = *f;
+    s->held_f.data = s->held_data.data;
+    s->held = true;
+    return 0;
+}
+
+/*
+ * Cuts before F if it starts a segment or (LL-HLS) a part: closes the open
+ * part/segment at F's timestamp and opens new ones at it.
+ */
+static int cut_before(struct seg_stream *s, const struct seg_frame *f)
+{
+    bool cut_point = s->vidx >= 0 ? (f->track == SEG_VIDEO && f->keyframe) : true;
+    bool part_point = s->vidx >= 0 ? f->track == SEG_VIDEO : true;
+    int64_t t = f->dts_ms;
+    int rc;
+
+    if (cut_point && s->seg_open && t - s->seg_start_ms >= s->p.segment_ms) {
+        rc = finish_segment(s, t, false);
+        if (rc < 0)
+            return rc;
+    }
+    if (!s->seg_open) {
+        if (!cut_point)
+            return 1; /* not before a keyframe: dropped */
+        s->seg_open = true;
+        s->seg_start_ms = t;
+        s->seg_pdt_ms = time_wall_ms();
+        s->seg_video_frames = 0;
+    } else if (s->p.part_ms > 0 && part_point && s->part_open) {
+        /*
+         * Parts end on the frame closest to the target (within half a frame),
+         * and never past the advertised PART-TARGET, which has room for that
+         * rounding (seg_part_target_ms).
+         */
+        int64_t frame_ms = f->track == SEG_VIDEO ? (s->video_delta_ms > 0 ? s->video_delta_ms : 1)
+                                                 : AAC_FRAME_SAMPLES * 1000 / s->aac.sample_rate;
+        int64_t len = t - s->part_start_ms;
+
+        if (len >= s->p.part_ms - frame_ms / 2 ||
+            len + frame_ms > seg_part_target_ms(s->p.part_ms)) {
+            rc = finish_part(s, t, true);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    if (!s->part_open) {
+        s->part_open = true;
+        s->part_start_ms = t;
+        s->part_independent = cut_point || (f->track == SEG_VIDEO && f->keyframe);
+    }
+    return 0;
+}
+
 int seg_stream_frame(struct seg_stream *s, const struct seg_frame *f)
 {
     int t = f->track, idx, rc;
-    bool cut_point;
 
     if (!f->len || f->len > INT32_MAX)
         return 0;
@@ -638,28 +746,27 @@ int seg_stream_frame(struct seg_stream *s, const struct seg_frame *f)
     if (idx < 0)
         return 0; /* track not in this muxer (its config came too late) */
 
-    if (t == SEG_VIDEO && s->have_last[t] && f->dts_ms > s->last_dts_ms[t])
-        s->video_delta_ms = f->dts_ms - s->last_dts_ms[t];
-    cut_point = s->vidx >= 0 ? (t == SEG_VIDEO && f->keyframe) : true;
-    if (cut_point && s->seg_open && f->dts_ms - s->seg_start_ms >= s->p.segment_ms) {
-        rc = finish_segment(s, f->dts_ms);
+    if (t == SEG_VIDEO) {
+        /* The held frame ends where this one starts; it belongs before any cut. */
+        rc = write_held(s, f->dts_ms);
         if (rc < 0)
             return rc;
+    } else if (s->vidx >= 0) {
+        /* Audio follows the video's cuts. */
+        if (s->seg_open)
+            rc = write_packet(s, f, idx, 0);
+        else
+            rc = 0;
+        s->last_dts_ms[t] = f->dts_ms;
+        return rc;
     }
-    if (!s->seg_open) {
-        if (!cut_point)
-            return 0;
-        s->seg_open = true;
-        s->seg_start_ms = f->dts_ms;
-        s->seg_pdt_ms = time_wall_ms();
-        s->seg_video_frames = 0;
-    }
+    rc = cut_before(s, f);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
     if (t == SEG_VIDEO)
         s->seg_video_frames++;
-    rc = write_packet(s, f, idx);
-    s->have_last[t] = true;
     s->last_dts_ms[t] = f->dts_ms;
-    return rc;
+    return t == SEG_VIDEO ? hold(s, f) : write_packet(s, f, idx, 0);
 }
 
 void seg_stream_close(struct seg_stream *s)
@@ -669,9 +776,15 @@ void seg_stream_close(struct seg_stream *s)
     if (!s)
         return;
     if (s->started) {
-        finish_segment(s, s->end_ms);
-        if (s->ndone)
-            publish_media_playlist(s, true);
+        if (s->held)
+            write_held(s, s->held_f.dts_ms + (s->video_delta_ms > 0 ? s->video_delta_ms : 33));
+        finish_segment(s, s->end_ms, true);
+        if (s->ndone) {
+            seg_publish_playlists(s, true);
+            /* Exact now: the peak of every segment, no estimate. */
+            s->md.video_kbps = s->md.audio_kbps = 0;
+            seg_publish_multivariant(s);
+        }
         s->discard_output = true; /* the trailer (mfra) is not part of any segment */
         av_write_trailer(s->fmt);
         log_info(s->logname, "ended after %" PRIu64 " segments", s->next_msn);
@@ -680,7 +793,13 @@ void seg_stream_close(struct seg_stream *s)
     av_packet_free(&s->pkt);
     linger = (int64_t)s->p.segment_ms * s->p.window_segments * 2;
     store_release(s->ss, linger > ENDED_LINGER_MIN_MS ? linger : ENDED_LINGER_MIN_MS);
+    for (int i = 0; i < s->ndone; i++)
+        free(s->done[i].parts);
+    for (int i = 0; i < s->nparts; i++)
+        buf_unref(s->parts[i].b);
+    free(s->parts);
     bytes_reset(&s->out);
+    bytes_reset(&s->held_data);
     free(s->done);
     free(s->avcc);
     free(s->asc);

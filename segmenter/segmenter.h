@@ -18,6 +18,7 @@ struct store;
 struct seg_params {
     int segment_ms;      /* target segment duration */
     int window_segments; /* segments listed in the live playlist */
+    int part_ms;         /* LL-HLS part target; 0 = no parts (standard HLS) */
 };
 
 enum seg_track { SEG_VIDEO = 0, SEG_AUDIO = 1 };

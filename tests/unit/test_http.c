@@ -18,6 +18,7 @@
 
 #include "../../config/config.h"
 #include "../../http/http.h"
+#include "../../http/http_internal.h"
 #include "../../store/store.h"
 #include "harness.h"
 
@@ -269,6 +270,8 @@ static void base_cfg(struct cfg *cfg)
     cfg->http_threads = 2;
     snprintf(cfg->http_cors_origin, sizeof(cfg->http_cors_origin), "*");
     cfg->http_playlist_max_age = 1;
+    cfg->hls_segment_seconds = 2;
+    cfg->hls_part_seconds = 0.333;
 }
 
 static struct buf *pattern_buf(size_t len, unsigned seed)
@@ -436,6 +439,14 @@ static void test_etag(void)
     CHECK_EQ_INT(r.status, 304);
     CHECK(header_is(&r, "ETag", etag));
     CHECK(header_is(&r, "Cache-Control", "max-age=1"));
+    {
+        /* RFC 9110 8.6: a 304's Content-Length is the 200's, never 0. */
+        char len[32];
+
+        snprintf(len, sizeof(len), "%zu", strlen(PLAYLIST));
+        CHECK(header_is(&r, "Content-Length", len));
+        CHECK_EQ_INT(r.body.len, 0);
+    }
     response_reset(&r);
 
     CHECK_EQ_INT(fetch(fx.port, "GET", "/live/show/index.m3u8", "If-None-Match: \"other\"\r\n", &r),
@@ -575,17 +586,20 @@ static void test_refcounts(void)
 {
     struct response r;
 
-    /* The store and the test hold one each; responses come and go. */
-    CHECK_EQ_INT(atomic_load(&fx.seg->refs), 2);
+    /*
+     * The store and the test hold one each, plus one held by the response
+     * the server prepared once for the object (kept with it, reused by every
+     * request): requests come and go without adding any.
+     */
     for (int i = 0; i < 3; i++) {
         CHECK_EQ_INT(fetch(fx.port, i == 1 ? "HEAD" : "GET", "/live/show/seg-1-0.m4s", NULL, &r),
                      0);
         CHECK_EQ_INT(r.status, 200);
         response_reset(&r);
     }
-    CHECK_EQ_INT(wait_refs(fx.seg, 2), 2);
-    CHECK_EQ_INT(wait_refs(fx.playlist, 2), 2);
-    CHECK_EQ_INT(wait_refs(fx.init, 2), 2);
+    CHECK_EQ_INT(wait_refs(fx.seg, 3), 3);
+    CHECK_EQ_INT(wait_refs(fx.playlist, 3), 3);
+    CHECK_EQ_INT(wait_refs(fx.init, 3), 3);
 }
 
 /* A response in flight keeps the bytes it started with when the object is replaced. */
@@ -671,8 +685,203 @@ static void test_parallel(void)
         pthread_join(t[i], NULL);
         CHECK_EQ_INT(h[i].ok, 40);
     }
-    CHECK_EQ_INT(wait_refs(fx.seg, 2), 2);
-    CHECK_EQ_INT(wait_refs(fx.playlist, 2), 2);
+    /* Replaced objects took their prepared responses with them: the store's
+     * current object, its one prepared response and the test remain. */
+    {
+        struct response r;
+
+        CHECK_EQ_INT(fetch(fx.port, "GET", "/live/show/index.m3u8", NULL, &r), 0);
+        response_reset(&r);
+    }
+    CHECK_EQ_INT(wait_refs(fx.seg, 3), 3);
+    CHECK_EQ_INT(wait_refs(fx.playlist, 3), 3);
+}
+
+/* ---- LL-HLS delivery directives ---------------------------------------------- */
+
+static void test_hls_query(void)
+{
+    struct hls_query q;
+
+    CHECK_EQ_INT(hls_query_parse(NULL, NULL, NULL, &q), 0);
+    CHECK(!q.has_msn && !q.has_part && !q.skip);
+    CHECK_EQ_INT(hls_query_parse("12", "3", NULL, &q), 0);
+    CHECK(q.has_msn && q.msn == 12 && q.has_part && q.part == 3);
+    CHECK_EQ_INT(hls_query_parse("0", NULL, "YES", &q), 0);
+    CHECK(q.has_msn && q.msn == 0 && !q.has_part && q.skip && !q.skip_v2);
+    CHECK_EQ_INT(hls_query_parse(NULL, NULL, "v2", &q), 0);
+    CHECK(q.skip && q.skip_v2);
+    CHECK_EQ_INT(hls_query_parse("140737488355327", "65534", NULL, &q), 0); /* the maxima */
+    /* bad values */
+    static const char *const bad_msn[] = {"-1", "abc", "", " 1", "1 ", "+1", "1.5", "0x10",
+                                          "140737488355328", "99999999999999999999999"};
+    for (size_t i = 0; i < ARRAY_SIZE(bad_msn); i++)
+        CHECK_EQ_INT(hls_query_parse(bad_msn[i], NULL, NULL, &q), -EINVAL);
+    CHECK_EQ_INT(hls_query_parse(NULL, "1", NULL, &q), -EINVAL); /* part without msn */
+    CHECK_EQ_INT(hls_query_parse("1", "65535", NULL, &q), -EINVAL);
+    CHECK_EQ_INT(hls_query_parse("1", "-2", NULL, &q), -EINVAL);
+    CHECK_EQ_INT(hls_query_parse("1", NULL, "yes", &q), -EINVAL);
+    CHECK_EQ_INT(hls_query_parse("1", NULL, "NO", &q), -EINVAL);
+}
+
+struct blocked {
+    int port;
+    const char *path;
+    struct response r;
+    int rc;
+    atomic_bool done;
+};
+
+static void *blocked_thread(void *arg)
+{
+    struct blocked *b = arg;
+
+    b->rc = fetch(b->port, "GET", b->path, NULL, &b->r);
+    atomic_store(&b->done, true);
+    return NULL;
+}
+
+/* Over HTTP, against the store: a blocking reload and a preload-hinted part are
+ * held until the store's progress reaches them, then answered at once. */
+static void test_blocking(void)
+{
+    struct blocked pl = {.port = fx.port, .path = "/live/show/media.m3u8?_HLS_msn=0&_HLS_part=1"};
+    struct blocked part = {.port = fx.port, .path = "/live/show/part-1-0-1.m4s"};
+    struct timespec ts = {0, 200 * 1000 * 1000};
+    struct buf *media = buf_new_copy(PLAYLIST, strlen(PLAYLIST));
+    struct buf *p1 = pattern_buf(5000, 9);
+    pthread_t t1, t2;
+    struct response r;
+
+    /* bad directives and a request too far ahead: 400 at once */
+    CHECK_EQ_INT(fetch(fx.port, "GET", "/live/show/media.m3u8?_HLS_part=1", NULL, &r), 0);
+    CHECK_EQ_INT(r.status, 400);
+    response_reset(&r);
+    CHECK_EQ_INT(fetch(fx.port, "GET", "/live/show/media.m3u8?_HLS_msn=abc", NULL, &r), 0);
+    CHECK_EQ_INT(r.status, 400);
+    response_reset(&r);
+    CHECK_EQ_INT(fetch(fx.port, "GET", "/live/show/media.m3u8?_HLS_msn=3", NULL, &r), 0);
+    CHECK_EQ_INT(r.status, 400);
+    response_reset(&r);
+    /* an unknown stream is not waited for */
+    CHECK_EQ_INT(fetch(fx.port, "GET", "/live/nope/media.m3u8?_HLS_msn=0", NULL, &r), 0);
+    CHECK_EQ_INT(r.status, 404);
+    response_reset(&r);
+
+    CHECK_EQ_INT(pthread_create(&t1, NULL, blocked_thread, &pl), 0);
+    CHECK_EQ_INT(pthread_create(&t2, NULL, blocked_thread, &part), 0);
+    nanosleep(&ts, NULL);
+    CHECK(!atomic_load(&pl.done) && !atomic_load(&part.done)); /* held */
+    CHECK_EQ_INT(store_waiting_count(fx.st), 2);
+    /* part 0 does not release a request for part 1 */
+    store_put(fx.ss, "media.m3u8", STORE_PLAYLIST, buf_ref(media));
+    store_progress(fx.ss, STORE_KEY(0, 0));
+    nanosleep(&ts, NULL);
+    CHECK(!atomic_load(&pl.done) && !atomic_load(&part.done));
+    store_put(fx.ss, "part-1-0-1.m4s", STORE_PART, buf_ref(p1));
+    store_progress(fx.ss, STORE_KEY(0, 1));
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    CHECK_EQ_INT(pl.rc, 0);
+    CHECK_EQ_INT(pl.r.status, 200);
+    CHECK(body_is(&pl.r, PLAYLIST, strlen(PLAYLIST)));
+    CHECK_EQ_INT(part.rc, 0);
+    CHECK_EQ_INT(part.r.status, 200);
+    CHECK(body_is(&part.r, p1->data, p1->len));
+    CHECK_EQ_INT(store_waiting_count(fx.st), 0);
+    response_reset(&pl.r);
+    response_reset(&part.r);
+
+    /* reached already: answered without waiting */
+    CHECK_EQ_INT(fetch(fx.port, "GET", "/live/show/media.m3u8?_HLS_msn=0&_HLS_part=0", NULL, &r),
+                 0);
+    CHECK_EQ_INT(r.status, 200);
+    response_reset(&r);
+
+    /* gzip when asked for and stored; identity otherwise */
+    {
+        struct buf *z = pattern_buf(100, 3);
+
+        store_put(fx.ss, "media.m3u8|gz", STORE_PLAYLIST, buf_ref(z));
+        CHECK_EQ_INT(fetch(fx.port, "GET", "/live/show/media.m3u8",
+                           "Accept-Encoding: deflate, gzip;q=0.5\r\n", &r),
+                     0);
+        CHECK(header_is(&r, "Content-Encoding", "gzip") && body_is(&r, z->data, z->len));
+        CHECK(header_is(&r, "Vary", "Accept-Encoding"));
+        response_reset(&r);
+        CHECK_EQ_INT(fetch(fx.port, "GET", "/live/show/media.m3u8", "Accept-Encoding: gzip;q=0\r\n",
+                           &r),
+                     0);
+        CHECK(!header(&r, "Content-Encoding", (char[8]){0}, 8) &&
+              body_is(&r, PLAYLIST, strlen(PLAYLIST)));
+        CHECK(header_is(&r, "Vary", "Accept-Encoding"));
+        response_reset(&r);
+        /* the internal names are not reachable */
+        CHECK_EQ_INT(fetch(fx.port, "GET", "/live/show/media.m3u8|gz", NULL, &r), 0);
+        CHECK_EQ_INT(r.status, 400);
+        response_reset(&r);
+        store_remove(fx.ss, "media.m3u8|gz");
+        buf_unref(z);
+    }
+    store_remove(fx.ss, "media.m3u8");
+    store_remove(fx.ss, "part-1-0-1.m4s");
+    buf_unref(media);
+    buf_unref(p1);
+}
+
+/* A held request is answered when its stream ends, and shutdown with requests
+ * held completes promptly (each answered or closed). */
+static void test_blocking_end(void)
+{
+    struct cfg cfg;
+    struct http_server *srv = NULL;
+    struct store *st = store_new();
+    struct store_stream *ss;
+    struct blocked b[20];
+    pthread_t t[20];
+    struct timespec ts = {0, 200 * 1000 * 1000};
+    int port;
+
+    base_cfg(&cfg);
+    CHECK(st && store_claim(st, "s", &ss) == 0);
+    CHECK_EQ_INT(http_server_new(&cfg, st, &srv), 0);
+    port = http_server_port(srv);
+    for (int i = 0; i < 20; i++) {
+        b[i] = (struct blocked){.port = port,
+                                .path = i < 10 ? "/live/s/media.m3u8?_HLS_msn=1"
+                                               : "/live/s/media.m3u8"};
+        CHECK_EQ_INT(pthread_create(&t[i], NULL, blocked_thread, &b[i]), 0);
+    }
+    for (int i = 0; i < 50 && store_waiting_count(st) < 20; i++)
+        nanosleep(&ts, NULL);
+    CHECK_EQ_INT(store_waiting_count(st), 20);
+    /* the stream ends before anything was published: each held request gets 404 */
+    store_release(ss, 60000);
+    for (int i = 0; i < 20; i++) {
+        pthread_join(t[i], NULL);
+        CHECK_EQ_INT(b[i].rc, 0);
+        CHECK_EQ_INT(b[i].r.status, 404);
+        response_reset(&b[i].r);
+    }
+    /* requests held at shutdown: the server still stops, and they end */
+    CHECK_EQ_INT(store_claim(st, "s", &ss), 0);
+    for (int i = 0; i < 5; i++) {
+        b[i] = (struct blocked){.port = port, .path = "/live/s/media.m3u8?_HLS_msn=0"};
+        CHECK_EQ_INT(pthread_create(&t[i], NULL, blocked_thread, &b[i]), 0);
+    }
+    for (int i = 0; i < 50 && store_waiting_count(st) < 5; i++)
+        nanosleep(&ts, NULL);
+    CHECK_EQ_INT(store_waiting_count(st), 5);
+    http_server_free(srv);
+    for (int i = 0; i < 5; i++) {
+        pthread_join(t[i], NULL);
+        CHECK(b[i].rc != 0 || b[i].r.status == 503);
+        response_reset(&b[i].r);
+    }
+    CHECK_EQ_INT(store_waiting_count(st), 0);
+    store_release(ss, 0);
+    store_sweep(st);
+    store_free(st);
 }
 
 /* No CORS origin, playlist max-age 0, no hls.js, IPv6 loopback. */
@@ -757,6 +966,9 @@ int main(void)
     RUN(test_refcounts);
     RUN(test_replace_in_flight);
     RUN(test_parallel);
+    RUN(test_hls_query);
+    RUN(test_blocking);
+    RUN(test_blocking_end);
     fixture_down(&fx);
     RUN(test_second_config);
     return harness_done();

@@ -167,7 +167,7 @@ static void fill_seg(struct hls_segment *s, uint64_t msn, double dur, const char
 static void test_playlist_golden(void)
 {
     struct hls_segment segs[4];
-    struct hls_media_playlist pl = {.version = 7, .target_duration = 2, .segs = segs};
+    struct hls_media_playlist pl = {.target_duration = 2, .segs = segs};
     struct hls_variant v = {.bandwidth = 1234567, .codecs = "avc1.64001f,mp4a.40.2",
                             .width = 1280, .height = 720, .frame_rate = 30,
                             .uri = "media.m3u8"};
@@ -199,6 +199,55 @@ static void test_playlist_golden(void)
     v.codecs = "mp4a.40.2";
     CHECK_EQ_INT(hls_render_multivariant(&v, &out), 0);
     check_golden(&out, "multivariant_audio.m3u8");
+    bytes_reset(&out);
+}
+
+/* LL-HLS: parts of the last segments, an open segment, hint, server control, skip. */
+static void test_playlist_ll_golden(void)
+{
+    struct hls_segment segs[8];
+    struct hls_part parts[3][6];
+    struct hls_media_playlist pl = {.target_duration = 1, .segs = segs};
+    struct bytes out = {0};
+
+    for (int i = 0; i < 8; i++)
+        fill_seg(&segs[i], 100 + (uint64_t)i, 1.0, "ll1");
+    for (int k = 0; k < 3; k++) {
+        for (int p = 0; p < 6; p++) {
+            parts[k][p].duration = p < 2 ? 0.333 : p == 2 ? 0.334 : 0;
+            parts[k][p].independent = p == 0;
+            snprintf(parts[k][p].uri, sizeof(parts[k][p].uri), "part-ll1-%d-%d.m4s", 105 + k,
+                     p);
+        }
+        segs[5 + k].parts = parts[k];
+        segs[5 + k].nparts = 3;
+    }
+    /* the last segment is still open: two parts so far */
+    segs[7].uri[0] = '\0';
+    segs[7].nparts = 2;
+    segs[7].duration = 0.666;
+    pl.nsegs = 8;
+    pl.part_target = 0.35;
+    pl.part_hold_back = 1.05;
+    pl.skip_until = 6;
+    pl.parts_from = 5;
+    pl.preload_hint = "part-ll1-107-2.m4s";
+    CHECK_EQ_INT(hls_render_media(&pl, &out), 0);
+    check_golden(&out, "media_ll.m3u8");
+
+    /* delta update: what ends 6 s or more before the end is skipped */
+    CHECK_EQ_INT(hls_skippable(&pl), 1);
+    pl.skip = hls_skippable(&pl);
+    out.len = 0;
+    CHECK_EQ_INT(hls_render_media(&pl, &out), 0);
+    check_golden(&out, "media_ll_skip.m3u8");
+
+    /* a window shorter than the skip boundary skips nothing */
+    pl.skip_until = 12;
+    CHECK_EQ_INT(hls_skippable(&pl), 0);
+    /* skipping every segment is refused */
+    pl.skip = 8;
+    CHECK_EQ_INT(hls_render_media(&pl, &out), -EINVAL);
     bytes_reset(&out);
 }
 
@@ -476,6 +525,7 @@ int main(int argc, char **argv)
     RUN(test_avc_config);
     RUN(test_aac_config);
     RUN(test_playlist_golden);
+    RUN(test_playlist_ll_golden);
     RUN(test_segmenter_av);
     RUN(test_segmenter_single_track);
     RUN(test_segmenter_long_gop);
