@@ -127,8 +127,11 @@ int seg_publish_playlists(struct seg_stream *s, bool ended)
         o->parts = open_parts;
         o->nparts = s->nparts;
         n++;
+    }
+    if (ll && !ended) {
+        /* The part being filled (or, right after a segment, the next one's first). */
         snprintf(hint, sizeof(hint), "part-%s-%llu-%d.m4s", s->gen,
-                 (unsigned long long)s->next_msn, s->nparts);
+                 (unsigned long long)s->next_msn, s->seg_open ? s->nparts : 0);
         pl.preload_hint = hint;
     }
     pl.target_duration = s->target_duration;

@@ -42,6 +42,8 @@ struct store_stream {
     uint64_t version;  /* bumped on every change of the object set */
     /* LL-HLS: latest progress key + 1 (0 = nothing yet), waiters sorted by key */
     uint64_t progress1;
+    uint64_t ended_msn1;  /* latest completed segment + 1 (0 = none) ... */
+    unsigned ended_parts; /* ... and its number of parts */
     struct store_waiter *wait_head, *wait_tail;
     long nwaiting;
 };
@@ -259,6 +261,7 @@ int store_claim(struct store *st, const char *name, struct store_stream **out)
         old = take_objects(ss, &nold);
         ss->version++;
         ss->progress1 = 0;
+        ss->ended_msn1 = 0;
         pthread_mutex_unlock(&ss->mu);
     } else {
         ss = calloc(1, sizeof(*ss));
@@ -533,9 +536,24 @@ static uint64_t live_msn(const struct store_stream *ss)
     return STORE_KEY_MSN(key) + ((key & STORE_PART_END) == STORE_PART_END ? 1 : 0);
 }
 
+/*
+ * Part P of segment N, when N is complete with fewer parts, is the first part
+ * of N + 1 ("that part or later", draft 8216bis 6.2.5.2).
+ */
+static uint64_t effective_key(const struct store_stream *ss, uint64_t key)
+{
+    uint64_t part = key & STORE_PART_END;
+
+    if (ss->ended_msn1 && STORE_KEY_MSN(key) == ss->ended_msn1 - 1 && part != STORE_PART_END &&
+        part >= ss->ended_parts)
+        return STORE_KEY(STORE_KEY_MSN(key) + 1, 0);
+    return key;
+}
+
 /* Caller holds both locks. QUEUED means "would wait". */
 static enum store_wait_result verdict(const struct store_stream *ss, uint64_t key)
 {
+    key = effective_key(ss, key);
     if (!ss->claimed)
         return STORE_WAIT_READY; /* ended: the final playlist is the answer */
     if (ss->progress1 && key <= ss->progress1 - 1)
@@ -577,6 +595,7 @@ enum store_wait_result store_wait(struct store *st, const char *stream, struct s
     pthread_mutex_lock(&ss->mu);
     res = verdict(ss, w->key);
     if (res == STORE_WAIT_QUEUED) {
+        w->key = effective_key(ss, w->key);
         /* Sorted by key; new waiters usually want the newest part: walk from the tail. */
         struct store_waiter *after = ss->wait_tail;
 
@@ -630,14 +649,70 @@ bool store_cancel(struct store_waiter *w)
     return was;
 }
 
+/*
+ * Segment MSN just completed after part PREV: waiters for a part of MSN that
+ * it never got now wait for the first part of MSN + 1. They sit just before
+ * the waiters for MSN's end in the sorted list; moved to the front of what
+ * remains once those are gone, which stays sorted.
+ */
+static void requeue_missing_parts(struct store_stream *ss, uint64_t msn, uint64_t prev1,
+                                  struct store_waiter **woken)
+{
+    struct store_waiter *first = NULL, *last = NULL, **pp = woken;
+
+    while (*pp) {
+        struct store_waiter *w = *pp;
+        uint64_t part = w->key & STORE_PART_END;
+
+        if (STORE_KEY_MSN(w->key) != msn || part == STORE_PART_END ||
+            (prev1 && w->key <= prev1 - 1)) {
+            pp = &w->next;
+            continue;
+        }
+        *pp = w->next; /* out of the wake list ... */
+        w->key = STORE_KEY(msn + 1, 0);
+        w->linked = true;
+        w->prev = last;
+        w->next = NULL;
+        if (last)
+            last->next = w;
+        else
+            first = w;
+        last = w;
+        ss->nwaiting++;
+        atomic_fetch_add(&ss->st->waiting, 1);
+    }
+    if (!first)
+        return;
+    /* ... and back at the head of the list (every key left there is larger). */
+    last->next = ss->wait_head;
+    if (ss->wait_head)
+        ss->wait_head->prev = last;
+    else
+        ss->wait_tail = last;
+    ss->wait_head = first;
+}
+
 void store_progress(struct store_stream *ss, uint64_t key)
 {
     struct store_waiter *woken;
+    uint64_t prev1;
 
     pthread_mutex_lock(&ss->mu);
+    prev1 = ss->progress1;
     if (key + 1 > ss->progress1)
         ss->progress1 = key + 1;
     woken = unlink_reached(ss, ss->progress1 - 1, false);
+    if ((key & STORE_PART_END) == STORE_PART_END) {
+        uint64_t msn = STORE_KEY_MSN(key);
+
+        ss->ended_msn1 = msn + 1;
+        ss->ended_parts = prev1 && STORE_KEY_MSN(prev1 - 1) == msn &&
+                                  ((prev1 - 1) & STORE_PART_END) != STORE_PART_END
+                              ? (unsigned)((prev1 - 1) & STORE_PART_END) + 1
+                              : 0;
+        requeue_missing_parts(ss, msn, prev1, &woken);
+    }
     pthread_mutex_unlock(&ss->mu);
     wake_list(woken);
 }

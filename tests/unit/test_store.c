@@ -348,11 +348,79 @@ static void test_stress(void)
     store_free(s.st); /* ASan's leak check verifies every buffer was freed */
 }
 
+/* ---- progress and waiters ---- */
+
+struct wake_rec {
+    struct store_waiter w;
+    int woken;
+};
+
+static void rec_wake(struct store_waiter *w)
+{
+    ((struct wake_rec *)w)->woken++;
+}
+
+static void test_waiters(void)
+{
+    struct store *st = store_new();
+    struct store_stream *ss;
+    struct wake_rec a = {.w = {.wake = rec_wake, .key = STORE_KEY(0, 1)}};
+    struct wake_rec b = {.w = {.wake = rec_wake, .key = STORE_KEY(0, 5)}};   /* never cut */
+    struct wake_rec c = {.w = {.wake = rec_wake, .key = STORE_KEY(0, STORE_PART_END)}};
+    struct wake_rec d = {.w = {.wake = rec_wake, .key = STORE_KEY(1, 0)}};
+    struct wake_rec e = {.w = {.wake = rec_wake, .key = STORE_KEY(2, 0)}};
+    struct wake_rec far = {.w = {.wake = rec_wake, .key = STORE_KEY(3, 0)}};
+    struct wake_rec gone = {.w = {.wake = rec_wake, .key = STORE_KEY(1, 1)}};
+
+    CHECK_EQ_INT(store_wait(st, "none", &a.w), STORE_WAIT_NONE);
+    CHECK_EQ_INT(store_claim(st, "s", &ss), 0);
+    /* inserted out of order: the list stays sorted */
+    CHECK_EQ_INT(store_wait(st, "s", &e.w), STORE_WAIT_QUEUED);
+    CHECK_EQ_INT(store_wait(st, "s", &c.w), STORE_WAIT_QUEUED);
+    CHECK_EQ_INT(store_wait(st, "s", &a.w), STORE_WAIT_QUEUED);
+    CHECK_EQ_INT(store_wait(st, "s", &d.w), STORE_WAIT_QUEUED);
+    CHECK_EQ_INT(store_wait(st, "s", &b.w), STORE_WAIT_QUEUED);
+    CHECK_EQ_INT(store_wait(st, "s", &gone.w), STORE_WAIT_QUEUED);
+    CHECK_EQ_INT(store_wait(st, "s", &far.w), STORE_WAIT_TOO_FAR); /* > live + 2 */
+    CHECK_EQ_INT(store_waiting_count(st), 6);
+    CHECK(store_cancel(&gone.w));
+    CHECK(!store_cancel(&gone.w));
+    CHECK_EQ_INT(store_waiting_count(st), 5);
+
+    store_progress(ss, STORE_KEY(0, 0));
+    CHECK_EQ_INT(a.woken, 0);
+    store_progress(ss, STORE_KEY(0, 1));
+    CHECK_EQ_INT(a.woken, 1);
+    CHECK(!store_cancel(&a.w)); /* already unlinked by the wake */
+    store_progress(ss, STORE_KEY(0, 2));
+    /* segment 0 ends with 3 parts: part 5 of it is now part 0 of segment 1 */
+    store_progress(ss, STORE_KEY(0, STORE_PART_END));
+    CHECK_EQ_INT(c.woken, 1);
+    CHECK_EQ_INT(b.woken, 0);
+    CHECK_EQ_INT(store_check(st, "s", STORE_KEY(0, 4)), STORE_WAIT_QUEUED);
+    CHECK_EQ_INT(store_check(st, "s", STORE_KEY(0, 2)), STORE_WAIT_READY);
+    CHECK_EQ_INT(store_check(st, "s", STORE_KEY(3, 0)), STORE_WAIT_QUEUED); /* live 1 + 2 */
+    CHECK_EQ_INT(store_check(st, "s", STORE_KEY(4, 0)), STORE_WAIT_TOO_FAR);
+    store_progress(ss, STORE_KEY(1, 0));
+    CHECK_EQ_INT(b.woken, 1);
+    CHECK_EQ_INT(d.woken, 1);
+    CHECK_EQ_INT(e.woken, 0);
+    CHECK_EQ_INT(store_waiting_count(st), 1);
+    /* the stream ends: every waiter is woken, later ones are READY at once */
+    store_release(ss, 0);
+    CHECK_EQ_INT(e.woken, 1);
+    CHECK_EQ_INT(store_waiting_count(st), 0);
+    CHECK_EQ_INT(store_wait(st, "s", &far.w), STORE_WAIT_READY);
+    store_sweep(st);
+    store_free(st);
+}
+
 int main(void)
 {
     RUN(test_claim_release);
     RUN(test_objects_refcounts);
     RUN(test_sweep);
     RUN(test_stress);
+    RUN(test_waiters);
     return harness_done();
 }
