@@ -111,36 +111,88 @@ static void raise_fd_limit(void)
         log_warn("onair", "cannot raise the open-file limit: %s", strerror(errno));
 }
 
-static int run(struct app *app)
-{
-    struct rtmp_server *rtmp = NULL;
-    struct http_server *http = NULL;
-    struct event *ev_int = NULL, *ev_term = NULL, *ev_hup = NULL, *ev_sweep = NULL;
-    struct timeval sweep_every = {1, 0};
-    char rhost[CFG_STR_MAX + 2], hhost[CFG_STR_MAX + 2];
-    int rc = 1;
+#define MIN_OPEN_FILES 64
+#define RESERVED_FDS 32 /* stdio, event loop, listeners, files, libav */
 
-    signal(SIGPIPE, SIG_IGN);
-    raise_fd_limit();
-    seg_global_init();
-    app->store = store_new();
-    app->base = event_base_new();
-    if (!app->store || !app->base)
-        goto out;
-    if (http_server_new(&app->cfg, app->store, &http) < 0)
-        goto out;
-    if (rtmp_server_new(app->base, &app->cfg, app->store, &rtmp) < 0)
-        goto out;
-    ev_int = evsignal_new(app->base, SIGINT, on_stop, app);
-    ev_term = evsignal_new(app->base, SIGTERM, on_stop, app);
-    ev_hup = evsignal_new(app->base, SIGHUP, on_hup, app);
-    ev_sweep = event_new(app->base, -1, EV_PERSIST, on_sweep, app->store);
-    if (!ev_int || !ev_term || !ev_hup || !ev_sweep)
-        goto out;
-    evsignal_add(ev_int, NULL);
-    evsignal_add(ev_term, NULL);
-    evsignal_add(ev_hup, NULL);
-    event_add(ev_sweep, &sweep_every);
+/*
+ * Splits the open-file limit between RTMP and HTTP connections, writing the
+ * effective limits into CFG. When the configured limits do not fit, RTMP keeps
+ * at most a quarter of the free descriptors and HTTP gets the rest, so neither
+ * falls off a cliff. Returns 0, or -EMFILE (logged) when the limit is too low
+ * to run at all.
+ */
+static int size_connection_budgets(struct cfg *cfg)
+{
+    struct rlimit rl;
+    long long fds = 65536 + RESERVED_FDS, avail, rtmp, http;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        fds = (long long)rl.rlim_cur;
+    if (fds < MIN_OPEN_FILES) {
+        log_error("onair", "the open-file limit is %lld; onair needs at least %d (ulimit -n)", fds,
+                  MIN_OPEN_FILES);
+        return -EMFILE;
+    }
+    avail = fds - RESERVED_FDS - 2LL * cfg->http_threads;
+    rtmp = cfg->rtmp_max_connections;
+    http = cfg->http_max_connections > 0 ? cfg->http_max_connections : 65536;
+    if (rtmp + http > avail) {
+        if (rtmp > avail / 4)
+            rtmp = avail / 4;
+        if (http > avail - rtmp)
+            http = avail - rtmp;
+        if (cfg->http_max_connections > 0 || rtmp < cfg->rtmp_max_connections)
+            log_warn("onair",
+                     "the open-file limit %lld leaves room for %lld connections: RTMP gets %lld "
+                     "(rtmp.max_connections %d), HTTP %lld (ulimit -n raises it)",
+                     fds, avail, rtmp, cfg->rtmp_max_connections, http);
+    }
+    cfg->rtmp_max_connections = (int)rtmp;
+    cfg->http_max_connections = (int)http;
+    log_info("onair", "open-file limit %lld: up to %d RTMP and %d HTTP connections", fds,
+             cfg->rtmp_max_connections, cfg->http_max_connections);
+    return 0;
+}
+
+/* Signals the process must survive or act on from the very first instruction. */
+static void early_signals(void)
+{
+    signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write is an error return, not death */
+    signal(SIGHUP, SIG_IGN);  /* until on_hup is installed: never die on a reload */
+}
+
+static void free_event(struct event **ev)
+{
+    if (*ev)
+        event_free(*ev);
+    *ev = NULL;
+}
+
+/*
+ * Installs SIGINT/SIGTERM/SIGHUP handling and the store sweep on BASE before
+ * any server starts, so a signal during start-up is handled, not fatal.
+ */
+static int add_events(struct app *app, struct event *ev[4])
+{
+    static const struct timeval sweep_every = {1, 0};
+
+    ev[0] = evsignal_new(app->base, SIGINT, on_stop, app);
+    ev[1] = evsignal_new(app->base, SIGTERM, on_stop, app);
+    ev[2] = evsignal_new(app->base, SIGHUP, on_hup, app);
+    ev[3] = event_new(app->base, -1, EV_PERSIST, on_sweep, app->store);
+    if (!ev[0] || !ev[1] || !ev[2] || !ev[3] || evsignal_add(ev[0], NULL) < 0 ||
+        evsignal_add(ev[1], NULL) < 0 || evsignal_add(ev[2], NULL) < 0 ||
+        event_add(ev[3], &sweep_every) < 0) {
+        log_error("onair", "cannot install signal handlers: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void print_banner(const struct app *app, const struct rtmp_server *rtmp,
+                         const struct http_server *http)
+{
+    char rhost[CFG_STR_MAX + 2], hhost[CFG_STR_MAX + 2];
 
     url_host(app->cfg.rtmp_listen, rhost, sizeof(rhost));
     url_host(app->cfg.http_listen, hhost, sizeof(hhost));
@@ -157,16 +209,47 @@ static int run(struct app *app)
            rhost, rtmp_server_port(rtmp), app->cfg.rtmp_app, rhost, rtmp_server_port(rtmp),
            app->cfg.rtmp_app, hhost, http_server_port(http), hhost, http_server_port(http));
     fflush(stdout);
+}
 
-    event_base_dispatch(app->base);
+/* Starts everything, runs until SIGINT/SIGTERM, stops. Returns the exit status. */
+static int run(struct app *app)
+{
+    struct rtmp_server *rtmp = NULL;
+    struct http_server *http = NULL;
+    struct event *ev[4] = {NULL};
+    int rc = 1;
+
+    raise_fd_limit();
+    if (size_connection_budgets(&app->cfg) < 0)
+        goto out;
+    seg_global_init();
+    app->base = event_base_new();
+    if (!app->base) {
+        log_error("onair", "cannot create the event loop: %s", strerror(errno));
+        goto out;
+    }
+    app->store = store_new();
+    if (!app->store) {
+        log_error("onair", "out of memory");
+        goto out;
+    }
+    if (add_events(app, ev) < 0)
+        goto out;
+    if (rtmp_server_new(app->base, &app->cfg, app->store, &rtmp) < 0)
+        goto out;
+    if (http_server_new(&app->cfg, app->store, &http) < 0)
+        goto out;
+    print_banner(app, rtmp, http);
+    if (event_base_dispatch(app->base) < 0) {
+        log_error("onair", "event loop failed: %s", strerror(errno));
+        goto out;
+    }
     rc = 0;
 out:
-    if (rc)
-        log_error("onair", "start-up failed");
-    event_free(ev_int);
-    event_free(ev_term);
-    event_free(ev_hup);
-    event_free(ev_sweep);
+    if (rc && !http)
+        log_error("onair", "start-up failed; exiting");
+    for (size_t i = 0; i < ARRAY_SIZE(ev); i++)
+        free_event(&ev[i]);
     rtmp_server_free(rtmp); /* ends every stream before the store goes */
     http_server_free(http);
     store_free(app->store);
@@ -200,6 +283,7 @@ int main(int argc, char **argv)
     char err[512];
     int c;
 
+    early_signals();
     while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
         switch (c) {
         case 'c':

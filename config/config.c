@@ -69,6 +69,8 @@ static const struct cfg_key keys[] = {
     {"http.listen", CT_LISTEN, OFF(http_listen), "127.0.0.1:8080", 0, 0, NULL,
      "address the HTTP server listens on: host:port, :port or [v6]:port"},
     {"http.threads", CT_INT, OFF(http_threads), "4", 1, 64, NULL, "HTTP worker threads"},
+    {"http.max_connections", CT_INT, OFF(http_max_connections), "0", 0, 1000000, NULL,
+     "concurrent HTTP connections; 0 = what the open-file limit leaves after RTMP"},
     {"http.cors_origin", CT_STRING, OFF(http_cors_origin), "*", 0, 0, NULL,
      "Access-Control-Allow-Origin value; empty = no CORS header"},
     {"http.playlist_max_age", CT_INT, OFF(http_playlist_max_age), "1", 0, 60, NULL,

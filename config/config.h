@@ -22,6 +22,7 @@ struct cfg {
     /* http: */
     char http_listen[CFG_STR_MAX];
     int http_threads;
+    int http_max_connections;        /* 0 = sized from the open-file limit */
     char http_cors_origin[CFG_STR_MAX]; /* Access-Control-Allow-Origin; "" = none */
     int http_playlist_max_age;       /* seconds, Cache-Control of live playlists */
     char http_player_js[CFG_STR_MAX]; /* path of hls.min.js served at /static/hls.min.js;

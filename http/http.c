@@ -837,8 +837,8 @@ static struct buf *load_hlsjs(const struct cfg *cfg)
         log_debug(MOD, "hls.min.js: %s: not usable", candidates[i]);
     }
     if (cfg->http_player_js[0])
-        log_warn(MOD, "cannot read %s (the configured hls.min.js); /static/hls.min.js will 404",
-                 cfg->http_player_js);
+        log_error(MOD, "http.player_js: cannot read %s (a regular file of at most %u bytes)",
+                  cfg->http_player_js, HLSJS_MAX_BYTES);
     else
         log_warn(MOD, "hls.min.js not found (set http.player_js or $ONAIR_HLSJS, or run `npm "
                       "install hls.js` in the source tree); /static/hls.min.js will 404");
@@ -871,12 +871,18 @@ static struct buf *make_index_page(const struct cfg *cfg)
     return b;
 }
 
-/* Maximum connections: what the descriptor limit leaves after RTMP and files. */
+/*
+ * Maximum connections: http.max_connections as main sized it from the
+ * open-file limit; 0 (tests that start the server alone) = what the limit
+ * leaves after RTMP and files.
+ */
 static unsigned connection_limit(const struct cfg *cfg)
 {
     struct rlimit rl;
     long long limit = 1024;
 
+    if (cfg->http_max_connections > 0)
+        return (unsigned)cfg->http_max_connections;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
         limit = rl.rlim_cur == RLIM_INFINITY ? 65536 : (long long)rl.rlim_cur;
     limit -= cfg->rtmp_max_connections + 64;
@@ -978,6 +984,10 @@ int http_server_new(const struct cfg *cfg, struct store *st, struct http_server 
     if (rc < 0)
         goto fail;
     srv->hlsjs = load_hlsjs(cfg);
+    if (!srv->hlsjs && cfg->http_player_js[0]) {
+        rc = -ENOENT; /* a configured file that cannot be read is a start-up error */
+        goto fail;
+    }
 
     rc = bind_and_start(srv, host, port);
     if (rc < 0) {

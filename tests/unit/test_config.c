@@ -47,6 +47,7 @@ static bool cfg_same(const struct cfg *a, const struct cfg *b)
            a->rtmp_chunk_size == b->rtmp_chunk_size &&
            a->rtmp_max_message_bytes == b->rtmp_max_message_bytes &&
            a->rtmp_max_connections == b->rtmp_max_connections &&
+           a->http_max_connections == b->http_max_connections &&
            !strcmp(a->http_listen, b->http_listen) && a->http_threads == b->http_threads &&
            !strcmp(a->http_cors_origin, b->http_cors_origin) &&
            a->http_playlist_max_age == b->http_playlist_max_age &&

@@ -900,7 +900,13 @@ static void test_second_config(void)
     cfg.http_cors_origin[0] = '\0';
     cfg.http_playlist_max_age = 0;
     cfg.http_threads = 1;
+    /* A configured hls.min.js that cannot be read is a start-up error... */
     snprintf(cfg.http_player_js, sizeof(cfg.http_player_js), "/nonexistent/hls.min.js");
+    CHECK_EQ_INT(http_server_new(&cfg, st, &srv), -ENOENT);
+    CHECK(srv == NULL);
+    /* ...one found nowhere in the usual places is a 404. */
+    cfg.http_player_js[0] = '\0';
+    setenv("ONAIR_HLSJS", "/nonexistent/hls.min.js", 1);
     CHECK_EQ_INT(store_claim(st, "a_b-c.1", &ss), 0);
     store_put(ss, "index.m3u8", STORE_PLAYLIST, buf_new_copy(PLAYLIST, strlen(PLAYLIST)));
 
