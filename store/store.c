@@ -563,7 +563,9 @@ static enum store_wait_result verdict(const struct store_stream *ss, uint64_t ke
     return STORE_WAIT_QUEUED;
 }
 
-enum store_wait_result store_check(struct store *st, const char *stream, uint64_t key)
+/* store_wait and store_check: links W only if given (and it would wait). */
+static enum store_wait_result wait_or_check(struct store *st, const char *stream, uint64_t key,
+                                            struct store_waiter *w)
 {
     struct store_stream *ss;
     enum store_wait_result res;
@@ -576,25 +578,7 @@ enum store_wait_result store_check(struct store *st, const char *stream, uint64_
     }
     pthread_mutex_lock(&ss->mu);
     res = verdict(ss, key);
-    pthread_mutex_unlock(&ss->mu);
-    pthread_mutex_unlock(&st->mu);
-    return res;
-}
-
-enum store_wait_result store_wait(struct store *st, const char *stream, struct store_waiter *w)
-{
-    struct store_stream *ss;
-    enum store_wait_result res;
-
-    pthread_mutex_lock(&st->mu);
-    ss = find_stream(st, stream);
-    if (!ss) {
-        pthread_mutex_unlock(&st->mu);
-        return STORE_WAIT_NONE;
-    }
-    pthread_mutex_lock(&ss->mu);
-    res = verdict(ss, w->key);
-    if (res == STORE_WAIT_QUEUED) {
+    if (res == STORE_WAIT_QUEUED && w) {
         w->key = effective_key(ss, w->key);
         /* Sorted by key; new waiters usually want the newest part: walk from the tail. */
         struct store_waiter *after = ss->wait_tail;
@@ -619,6 +603,16 @@ enum store_wait_result store_wait(struct store *st, const char *stream, struct s
     pthread_mutex_unlock(&ss->mu);
     pthread_mutex_unlock(&st->mu);
     return res;
+}
+
+enum store_wait_result store_check(struct store *st, const char *stream, uint64_t key)
+{
+    return wait_or_check(st, stream, key, NULL);
+}
+
+enum store_wait_result store_wait(struct store *st, const char *stream, struct store_waiter *w)
+{
+    return wait_or_check(st, stream, w->key, w);
 }
 
 bool store_cancel(struct store_waiter *w)
