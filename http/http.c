@@ -69,39 +69,7 @@ static char request_seen;
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static bool segment_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '.' || c == '-';
-}
 
-/*
- * True if PATH is "/" followed by '/'-separated segments of [A-Za-z0-9_.-],
- * each 1..STORE_NAME_MAX-1 long and not starting with '.'; only the last
- * segment may be empty (a trailing slash).
- */
-static bool path_ok(const char *path)
-{
-    const char *seg;
-
-    if (path[0] != '/')
-        return false;
-    for (seg = path + 1;;) {
-        size_t n = 0;
-
-        while (segment_char(seg[n]))
-            n++;
-        if (seg[n] != '/' && seg[n] != '\0')
-            return false;
-        if (n == 0 && seg[n] == '/')
-            return false;
-        if (n >= STORE_NAME_MAX || (n > 0 && seg[0] == '.'))
-            return false;
-        if (seg[n] == '\0')
-            return true;
-        seg += n + 1;
-    }
-}
 
 static int hex_value(char c)
 {
@@ -169,25 +137,6 @@ static const char *content_type(const char *name)
     return "application/octet-stream";
 }
 
-/* True if the If-None-Match value VALUE lists ETAG (weak comparison, RFC 9110 13.1.2). */
-static bool etag_matches(const char *value, const char *etag)
-{
-    const char *p;
-
-    if (!value)
-        return false;
-    while (*value == ' ' || *value == '\t')
-        value++;
-    if (strcmp(value, "*") == 0)
-        return true;
-    for (p = value; (p = strstr(p, etag)) != NULL; p++) {
-        char after = p[strlen(etag)];
-
-        if (after == '\0' || after == ',' || after == ' ' || after == '\t')
-            return true;
-    }
-    return false;
-}
 
 static void unref_cb(void *cls)
 {
@@ -310,7 +259,7 @@ static enum MHD_Result send_error(struct http_server *srv, struct MHD_Connection
 static bool header_list_ok(const char *v)
 {
     for (; *v; v++)
-        if (!segment_char(*v) && *v != ',' && *v != ' ')
+        if (!http_path_char(*v) && *v != ',' && *v != ' ')
             return false;
     return true;
 }
@@ -433,33 +382,6 @@ static struct MHD_Response *obj_response(struct http_server *srv, struct store_o
     return won;
 }
 
-/* True if an Accept-Encoding value accepts gzip (RFC 9110 12.5.3; q=0 refuses). */
-static bool accepts_gzip(const char *v)
-{
-    while (v && *v) {
-        const char *end = strchr(v, ','), *semi;
-        size_t n;
-
-        while (*v == ' ' || *v == '\t')
-            v++;
-        n = end ? (size_t)(end - v) : strlen(v);
-        semi = memchr(v, ';', n);
-        if (((semi ? (size_t)(semi - v) : n) == 4 && strncasecmp(v, "gzip", 4) == 0) ||
-            ((semi ? (size_t)(semi - v) : n) == 1 && v[0] == '*')) {
-            const char *q = semi ? strstr(semi, "q=") : NULL;
-
-            if (!q || q >= v + n)
-                return true;
-            q += 2;
-            /* q=0, q=0.0, q=0.00, q=0.000 refuse; anything else accepts. */
-            while (*q == '0' || *q == '.')
-                q++;
-            return q < v + n && *q >= '1' && *q <= '9';
-        }
-        v = end ? end + 1 : NULL;
-    }
-    return false;
-}
 
 /* Sends O: 200 from its cached response, or 304 when the client's ETag matches. */
 static enum MHD_Result send_obj(struct http_server *srv, struct MHD_Connection *conn,
@@ -470,7 +392,7 @@ static enum MHD_Result send_obj(struct http_server *srv, struct MHD_Connection *
     enum MHD_Result ret;
 
     if (o->kind == STORE_PLAYLIST &&
-        etag_matches(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+        http_etag_matches(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_IF_NONE_MATCH),
                      o->etag)) {
         /* RFC 9110 8.6: a 304's Content-Length, if any, is the 200's: build it
@@ -507,35 +429,13 @@ struct live_req {
     uint64_t key;
 };
 
-/* Parses "part-GEN-MSN-IDX.m4s" into a progress key. */
-static bool part_key(const char *obj, uint64_t *key)
-{
-    const char *p = strrchr(obj, '-'), *q;
-    unsigned long long msn, idx;
-    char *end;
-
-    if (strncmp(obj, "part-", 5) != 0 || !p || p == obj)
-        return false;
-    idx = strtoull(p + 1, &end, 10);
-    if (strcmp(end, ".m4s") != 0 || idx >= STORE_PART_END)
-        return false;
-    for (q = p - 1; q > obj && *q != '-'; q--)
-        ;
-    if (q <= obj + 4)
-        return false;
-    msn = strtoull(q + 1, &end, 10);
-    if (end != p || msn > HLS_QUERY_MSN_MAX)
-        return false;
-    *key = STORE_KEY(msn, idx);
-    return true;
-}
 
 /* Classifies OBJ and its query. Returns 0, or an HTTP status to answer with. */
 static unsigned classify(struct http_server *srv, struct MHD_Connection *conn, const char *obj,
                          struct live_req *lr)
 {
     bool media = strcmp(obj, "media.m3u8") == 0;
-    bool gz = accepts_gzip(
+    bool gz = http_accepts_gzip(
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));
 
     memset(lr, 0, sizeof(*lr));
@@ -556,7 +456,7 @@ static unsigned classify(struct http_server *srv, struct MHD_Connection *conn, c
         }
     } else {
         snprintf(lr->name, sizeof(lr->name), "%s", obj);
-        lr->part = srv->ll && part_key(obj, &lr->key);
+        lr->part = srv->ll && http_part_key(obj, &lr->key);
         gz = false;
     }
     lr->gz = gz;
@@ -675,7 +575,7 @@ static enum MHD_Result route(struct http_server *srv, struct MHD_Connection *con
 {
     static const char ok[] = "ok\n";
 
-    if (!path_ok(url))
+    if (!http_path_ok(url))
         return send_error(srv, conn, method, url, MHD_HTTP_BAD_REQUEST);
     if (strncmp(url, "/live/", 6) == 0)
         return route_live(srv, conn, method, url, url + 6, req_cls);

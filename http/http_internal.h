@@ -15,7 +15,23 @@
 extern const unsigned char http_player_html[];
 extern const size_t http_player_html_len;
 
-/* ---- LL-HLS delivery directives (hls_query.c) ----------------------------- */
+/* ---- pure request parsing (request.c) -------------------------------------- */
+
+/* [A-Za-z0-9_.-] */
+bool http_path_char(char c);
+/*
+ * True if PATH is "/" followed by '/'-separated segments of [A-Za-z0-9_.-],
+ * each 1..STORE_NAME_MAX-1 long and not starting with '.'; only the last may
+ * be empty (a trailing slash). This rules out "..", "//", '%' and NUL.
+ */
+bool http_path_ok(const char *path);
+/* True if the If-None-Match value VALUE (NULL = absent) lists ETAG (weak comparison). */
+bool http_etag_matches(const char *value, const char *etag);
+/* True if an Accept-Encoding value (NULL = absent) accepts gzip (RFC 9110 12.5.3). */
+bool http_accepts_gzip(const char *v);
+/* Parses a part name "part-GEN-MSN-IDX.m4s" into its store progress key. */
+bool http_part_key(const char *obj, uint64_t *key);
+
 
 #define HLS_QUERY_MSN_MAX ((UINT64_C(1) << 47) - 1) /* fits a store progress key */
 #define HLS_QUERY_PART_MAX 65534u
