@@ -7,7 +7,9 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,13 +30,17 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: onair [--config FILE]\n"
             "       onair --check-config FILE\n"
+            "       onair --reload --config FILE\n"
             "       onair --version | --help\n"
             "\n"
             "Receives RTMP (OBS, ffmpeg, GStreamer) and serves it as HLS.\n"
             "Without --config the built-in defaults are used (see config/onair.example.yaml).\n"
             "\n"
             "  -c, --config FILE        read the YAML configuration FILE\n"
-            "      --check-config FILE  validate FILE and exit (0 valid, 1 invalid)\n"
+            "      --check-config FILE  validate FILE, print every error, exit (0 valid, 1 invalid)\n"
+            "      --config-reference   print the configuration reference (Markdown) and exit\n"
+            "      --reload             validate --config FILE, then make the instance whose\n"
+            "                           pid is in its process.pid_file reload it (SIGHUP)\n"
             "  -V, --version            print the version and exit\n"
             "  -h, --help               print this help and exit\n");
 }
@@ -42,9 +48,20 @@ static void usage(FILE *f)
 struct app {
     struct event_base *base;
     struct store *store;
-    struct cfg cfg;
+    const struct cfg *cfg; /* the running snapshot (our reference) */
     const char *config_path;
+    struct rtmp_server *rtmp;
+    struct http_server *http;
+    pthread_t retiring;    /* stops an HTTP server a reload replaced */
+    bool retiring_started;
 };
+
+#define HTTP_RETIRE_WAIT_MS 2000
+
+static void log_errors(const struct cfg_errors *errs);
+static int size_connection_budgets(struct cfg *cfg);
+static int write_pid_file(const char *path);
+static void remove_pid_file(const char *path);
 
 static void on_stop(evutil_socket_t sig, short what, void *arg)
 {
@@ -54,25 +71,122 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
     event_base_loopexit(app->base, NULL);
 }
 
+static void *retire_http(void *arg)
+{
+    http_server_retire(arg, HTTP_RETIRE_WAIT_MS);
+    return NULL;
+}
+
+/* Hands OLD to a thread that quiesces and stops it; the loop never waits on HTTP. */
+static void retire_http_server(struct app *app, struct http_server *old)
+{
+    if (app->retiring_started)
+        pthread_join(app->retiring, NULL); /* the previous one: long done, in practice */
+    app->retiring_started = pthread_create(&app->retiring, NULL, retire_http, old) == 0;
+    if (!app->retiring_started)
+        http_server_free(old); /* no thread: stop it here */
+}
+
+static void collect_change(void *arg, const char *line)
+{
+    bytes_printf(arg, "%s\n", line);
+}
+
+/* Logs each line of TEXT (LEN bytes) with PREFIX. */
+static void log_lines(const char *prefix, const char *text, size_t len)
+{
+    while (len > 0) {
+        size_t n = 0;
+
+        while (n < len && text[n] != '\n')
+            n++;
+        log_info("onair", "%s%.*s", prefix, (int)n, text);
+        text += n + (n < len);
+        len -= n + (n < len);
+    }
+}
+
+/*
+ * SIGHUP: re-reads the file and applies it whole, or not at all. Everything
+ * that can fail (binding a new listen address) happens before anything
+ * changes; then the servers take the new snapshot.
+ */
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     struct app *app = arg;
-    struct cfg next;
-    char err[512];
+    struct cfg_errors errs = {0};
+    struct http_server *nhttp = NULL;
+    struct bytes changes = {0};
+    struct cfg *next = NULL;
+    const struct cfg *old = app->cfg;
+    bool new_http;
+    int n;
 
     if (!app->config_path) {
         log_info("onair", "SIGHUP: running on built-in defaults, nothing to reload");
         return;
     }
-    cfg_defaults(&next);
-    if (cfg_load(app->config_path, &next, err, sizeof(err)) < 0) {
-        log_error("onair", "SIGHUP: keeping the running configuration: %s", err);
+    log_info("onair", "SIGHUP: reloading %s", app->config_path);
+    if (cfg_load(app->config_path, &next, &errs) < 0) {
+        log_errors(&errs);
+        log_error("onair", "SIGHUP: %d error%s in %s; keeping the running configuration",
+                  errs.count, errs.count == 1 ? "" : "s", app->config_path);
+        cfg_errors_reset(&errs);
         return;
     }
-    /* Live reload of every key lands with the full config issue; for now the
-     * file is validated and the change is reported. */
-    log_warn("onair", "SIGHUP: %s is valid; applying it needs a restart in this version",
-             app->config_path);
+    /* Effective connection limits, as at start, so that they compare like for like. */
+    if (size_connection_budgets(next) < 0)
+        goto out;
+    n = cfg_diff(old, next, collect_change, &changes);
+    if (n == 0) {
+        log_info("onair", "SIGHUP: no changes");
+        goto out;
+    }
+    new_http = strcmp(old->http_listen, next->http_listen) != 0;
+    if (new_http && http_server_new(next, app->store, &nhttp) < 0) {
+        log_error("onair", "SIGHUP: cannot listen on %s; keeping the running configuration",
+                  next->http_listen);
+        goto out;
+    }
+    if (rtmp_server_reconfigure(app->rtmp, next) < 0) {
+        log_error("onair", "SIGHUP: cannot listen on %s; keeping the running configuration",
+                  next->rtmp_listen);
+        http_server_free(nhttp);
+        goto out;
+    }
+    if (new_http) {
+        retire_http_server(app, app->http);
+        app->http = nhttp;
+    } else {
+        http_server_reconfigure(app->http, next);
+        if (next->http_threads != old->http_threads ||
+            strcmp(next->http_player_js, old->http_player_js) != 0)
+            log_warn("onair", "SIGHUP: http.threads and http.player_js apply with the next "
+                              "http.listen change or a restart");
+    }
+    if (strcmp(next->process_pid_file, old->process_pid_file) != 0)
+        log_warn("onair", "SIGHUP: process.pid_file applies at the next start");
+    log_lines("SIGHUP: ", (const char *)changes.data, changes.len);
+    log_set_level(cfg_log_level(next));
+    app->cfg = next;
+    next = NULL;
+    cfg_unref(old);
+    log_info("onair", "SIGHUP: %d change%s applied", n, n == 1 ? "" : "s");
+out:
+    bytes_reset(&changes);
+    cfg_unref(next);
+}
+
+/* Logs each "FILE:LINE:COL: message" line of ERRS as an error. */
+static void log_errors(const struct cfg_errors *errs)
+{
+    const char *p = cfg_errors_str(errs);
+
+    while (*p) {
+        size_t n = strcspn(p, "\n");
+        log_error("config", "%.*s", (int)n, p);
+        p += n + (p[n] == '\n');
+    }
 }
 
 static void on_sweep(evutil_socket_t fd, short what, void *arg)
@@ -189,38 +303,56 @@ static int add_events(struct app *app, struct event *ev[4])
     return 0;
 }
 
-static void print_banner(const struct app *app, const struct rtmp_server *rtmp,
-                         const struct http_server *http)
+/*
+ * What to type where. With `publish: keys` the stream key is a secret from
+ * the config, so the banner names the public streams and never a key.
+ */
+static void print_banner(const struct cfg *c, const char *rhost, int rport, const char *hhost,
+                         int hport)
+{
+    const char *show = c->publish == CFG_PUBLISH_KEYS ? c->streams[0].name : "show";
+
+    printf("\n  OBS:     Settings > Stream > Service: Custom\n"
+           "           Server:     rtmp://%s:%d/%s\n",
+           rhost, rport, c->rtmp_app);
+    if (c->publish == CFG_PUBLISH_KEYS) {
+        printf("           Stream Key: the stream's key from the config file (publish: keys)\n"
+               "  ffmpeg:  ffmpeg -re -i input.mp4 -c copy -f flv rtmp://%s:%d/%s/STREAM_KEY\n",
+               rhost, rport, c->rtmp_app);
+        for (size_t i = 0; i < c->nstreams; i++)
+            printf("  %s http://%s:%d/live/%s/\n", i ? "        " : "Viewers:", hhost, hport,
+                   c->streams[i].name);
+    } else {
+        printf("           Stream Key: any name, e.g. show\n"
+               "  ffmpeg:  ffmpeg -re -i input.mp4 -c copy -f flv rtmp://%s:%d/%s/show\n"
+               "  Viewers: http://%s:%d/live/%s/          (player page)\n",
+               rhost, rport, c->rtmp_app, hhost, hport, show);
+    }
+    printf("           http://%s:%d/live/%s/index.m3u8 (any HLS player)\n\n", hhost, hport, show);
+}
+
+/* The "ready" line (tests read it to learn the ports with port 0) and the banner. */
+static void announce(const struct app *app)
 {
     char rhost[CFG_STR_MAX + 2], hhost[CFG_STR_MAX + 2];
+    int rport = rtmp_server_port(app->rtmp), hport = http_server_port(app->http);
 
-    url_host(app->cfg.rtmp_listen, rhost, sizeof(rhost));
-    url_host(app->cfg.http_listen, hhost, sizeof(hhost));
-    /* Tests read this line to learn the ports when the config asks for port 0. */
-    log_info("onair", "onair %s ready: rtmp port %d, http port %d", ONAIR_VERSION,
-             rtmp_server_port(rtmp), http_server_port(http));
-    printf("\n"
-           "  OBS:     Settings > Stream > Service: Custom\n"
-           "           Server:     rtmp://%s:%d/%s\n"
-           "           Stream Key: any name, e.g. show\n"
-           "  ffmpeg:  ffmpeg -re -i input.mp4 -c copy -f flv rtmp://%s:%d/%s/show\n"
-           "  Viewers: http://%s:%d/live/show/          (player page)\n"
-           "           http://%s:%d/live/show/index.m3u8 (any HLS player)\n\n",
-           rhost, rtmp_server_port(rtmp), app->cfg.rtmp_app, rhost, rtmp_server_port(rtmp),
-           app->cfg.rtmp_app, hhost, http_server_port(http), hhost, http_server_port(http));
+    url_host(app->cfg->rtmp_listen, rhost, sizeof(rhost));
+    url_host(app->cfg->http_listen, hhost, sizeof(hhost));
+    log_info("onair", "onair %s ready: rtmp port %d, http port %d", ONAIR_VERSION, rport, hport);
+    print_banner(app->cfg, rhost, rport, hhost, hport);
     fflush(stdout);
 }
 
 /* Starts everything, runs until SIGINT/SIGTERM, stops. Returns the exit status. */
 static int run(struct app *app)
 {
-    struct rtmp_server *rtmp = NULL;
-    struct http_server *http = NULL;
     struct event *ev[4] = {NULL};
     int rc = 1;
 
     raise_fd_limit();
-    if (size_connection_budgets(&app->cfg) < 0)
+    /* The snapshot is not shared yet: the effective limits are written into it. */
+    if (size_connection_budgets((struct cfg *)app->cfg) < 0)
         goto out;
     seg_global_init();
     app->base = event_base_new();
@@ -235,38 +367,152 @@ static int run(struct app *app)
     }
     if (add_events(app, ev) < 0)
         goto out;
-    if (rtmp_server_new(app->base, &app->cfg, app->store, &rtmp) < 0)
+    if (rtmp_server_new(app->base, app->cfg, app->store, &app->rtmp) < 0)
         goto out;
-    if (http_server_new(&app->cfg, app->store, &http) < 0)
+    if (http_server_new(app->cfg, app->store, &app->http) < 0)
         goto out;
-    print_banner(app, rtmp, http);
+    if (write_pid_file(app->cfg->process_pid_file) < 0)
+        goto out;
+    announce(app);
     if (event_base_dispatch(app->base) < 0) {
         log_error("onair", "event loop failed: %s", strerror(errno));
         goto out;
     }
     rc = 0;
 out:
-    if (rc && !http)
+    if (rc && !app->http)
         log_error("onair", "start-up failed; exiting");
+    remove_pid_file(app->cfg->process_pid_file);
     for (size_t i = 0; i < ARRAY_SIZE(ev); i++)
         free_event(&ev[i]);
-    rtmp_server_free(rtmp); /* ends every stream before the store goes */
-    http_server_free(http);
+    rtmp_server_free(app->rtmp); /* ends every stream before the store goes */
+    http_server_free(app->http);
+    if (app->retiring_started)
+        pthread_join(app->retiring, NULL); /* it reads the store too */
     store_free(app->store);
     if (app->base)
         event_base_free(app->base);
     return rc;
 }
 
-static enum log_level level_from_name(const char *s)
+/* --check-config FILE: every error on stderr, a summary, exit 1; or "FILE: ok". */
+static int check_config(const char *path)
 {
-    if (strcmp(s, "error") == 0)
-        return LOG_ERROR;
-    if (strcmp(s, "warn") == 0)
-        return LOG_WARN;
-    if (strcmp(s, "debug") == 0)
-        return LOG_DEBUG;
-    return LOG_INFO;
+    struct cfg_errors errs = {0};
+    struct cfg *c = NULL;
+
+    if (cfg_load(path, &c, &errs) < 0) {
+        fputs(cfg_errors_str(&errs), stderr);
+        fprintf(stderr, "%s: %d error%s\n", path, errs.count, errs.count == 1 ? "" : "s");
+        cfg_errors_reset(&errs);
+        return 1;
+    }
+    cfg_unref(c);
+    printf("%s: ok\n", path);
+    return 0;
+}
+
+/* Reads a pid from PATH; returns it, or -1 with the reason on stderr. */
+static long read_pid(const char *path)
+{
+    char text[32] = "", *end;
+    FILE *f = fopen(path, "r");
+    long pid;
+
+    if (!f) {
+        fprintf(stderr, "onair: cannot read the pid file %s: %s (is onair running?)\n", path,
+                strerror(errno));
+        return -1;
+    }
+    if (!fgets(text, sizeof(text), f))
+        text[0] = '\0';
+    fclose(f);
+    pid = strtol(text, &end, 10);
+    if (pid <= 1 || (*end && *end != '\n')) {
+        fprintf(stderr, "onair: %s does not hold a process id\n", path);
+        return -1;
+    }
+    return pid;
+}
+
+/* --reload: validate the file, then SIGHUP the instance named by its pid file. */
+static int reload_running(const char *path)
+{
+    struct cfg_errors errs = {0};
+    struct cfg *c = NULL;
+    long pid;
+    int rc = 1;
+
+    if (!path) {
+        fprintf(stderr, "onair: --reload needs --config FILE (to validate it and find "
+                        "process.pid_file)\n");
+        return 2;
+    }
+    if (cfg_load(path, &c, &errs) < 0) {
+        fputs(cfg_errors_str(&errs), stderr);
+        fprintf(stderr, "%s: %d error%s; not reloading (the running configuration stays)\n",
+                path, errs.count, errs.count == 1 ? "" : "s");
+        cfg_errors_reset(&errs);
+        return 1;
+    }
+    if (!c->process_pid_file[0]) {
+        fprintf(stderr, "onair: %s sets no process.pid_file, so the running instance cannot be "
+                        "found; set it, or send SIGHUP yourself\n", path);
+        goto out;
+    }
+    pid = read_pid(c->process_pid_file);
+    if (pid < 0)
+        goto out;
+    if (kill((pid_t)pid, SIGHUP) != 0) {
+        fprintf(stderr, "onair: cannot signal pid %ld from %s: %s\n", pid, c->process_pid_file,
+                strerror(errno));
+        goto out;
+    }
+    printf("onair: %s is valid; pid %ld asked to reload it\n", path, pid);
+    rc = 0;
+out:
+    cfg_unref(c);
+    return rc;
+}
+
+/* Writes our pid to PATH (if set). Returns 0 or -errno (logged). */
+static int write_pid_file(const char *path)
+{
+    FILE *f;
+
+    if (!path[0])
+        return 0;
+    f = fopen(path, "w");
+    if (!f || fprintf(f, "%ld\n", (long)getpid()) < 0 || fclose(f) != 0) {
+        int err = errno;
+        log_error("onair", "cannot write the pid file %s: %s", path, strerror(err));
+        return -err;
+    }
+    return 0;
+}
+
+/* Removes PATH if it still names this process (a newer instance may own it). */
+static void remove_pid_file(const char *path)
+{
+    FILE *f;
+    long pid = 0;
+
+    if (!path[0] || !(f = fopen(path, "r")))
+        return;
+    if (fscanf(f, "%ld", &pid) == 1 && pid == (long)getpid())
+        unlink(path);
+    fclose(f);
+}
+
+static int print_reference(void)
+{
+    struct bytes md = {0};
+    int rc = cfg_reference_markdown(&md);
+
+    if (rc == 0)
+        fwrite(md.data, 1, md.len, stdout);
+    bytes_reset(&md);
+    return rc == 0 ? 0 : 1;
 }
 
 int main(int argc, char **argv)
@@ -274,14 +520,17 @@ int main(int argc, char **argv)
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check-config", required_argument, NULL, 'k'},
+        {"config-reference", no_argument, NULL, 'R'},
+        {"reload", no_argument, NULL, 'r'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct app app = {0};
     const char *check = NULL;
-    char err[512];
-    int c;
+    struct cfg_errors errs = {0};
+    bool reload = false;
+    int c, rc;
 
     early_signals();
     while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
@@ -291,6 +540,11 @@ int main(int argc, char **argv)
             break;
         case 'k':
             check = optarg;
+            break;
+        case 'R':
+            return print_reference();
+        case 'r':
+            reload = true;
             break;
         case 'V':
             printf("onair %s\n", ONAIR_VERSION);
@@ -308,19 +562,25 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    cfg_defaults(&app.cfg);
-    if (check) {
-        if (cfg_load(check, &app.cfg, err, sizeof(err)) < 0) {
-            fprintf(stderr, "%s\n", err);
+    if (check)
+        return check_config(check);
+    if (reload)
+        return reload_running(app.config_path);
+    if (!app.config_path) {
+        app.cfg = cfg_new();
+        if (!app.cfg) {
+            fprintf(stderr, "onair: out of memory\n");
             return 1;
         }
-        printf("%s: ok\n", check);
-        return 0;
-    }
-    if (app.config_path && cfg_load(app.config_path, &app.cfg, err, sizeof(err)) < 0) {
-        fprintf(stderr, "%s\n", err);
+    } else if (cfg_load(app.config_path, (struct cfg **)&app.cfg, &errs) < 0) {
+        fputs(cfg_errors_str(&errs), stderr);
+        fprintf(stderr, "%s: %d error%s; not starting\n", app.config_path, errs.count,
+                errs.count == 1 ? "" : "s");
+        cfg_errors_reset(&errs);
         return 1;
     }
-    log_set_level(level_from_name(app.cfg.log_level));
-    return run(&app);
+    log_set_level(cfg_log_level(app.cfg));
+    rc = run(&app);
+    cfg_unref(app.cfg);
+    return rc;
 }

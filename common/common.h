@@ -74,6 +74,16 @@ int bytes_printf(struct bytes *v, const char *fmt, ...) __attribute__((format(pr
 /* Frees the storage and zeroes V. */
 void bytes_reset(struct bytes *v);
 
+/* ---- names --------------------------------------------------------------- */
+
+#define STREAM_NAME_MAX_LEN 64
+
+/*
+ * The public stream name rule, the one definition: [A-Za-z0-9_.-]{1,64}, not
+ * starting with '.' (so never "." or "..").
+ */
+bool stream_name_valid(const char *name);
+
 /* ---- time ---------------------------------------------------------------- */
 
 /* Monotonic clock in milliseconds. */

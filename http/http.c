@@ -49,9 +49,12 @@
  */
 #define EXPOSE_HEADERS "Age, Date, ETag"
 
+#define HTTP_MAX_DAEMONS 8 /* one per address a listen host name resolves to */
+
 struct http_server {
-    struct MHD_Daemon *daemon;
-    const struct cfg *cfg;
+    struct MHD_Daemon *daemons[HTTP_MAX_DAEMONS];
+    int ndaemons;
+    struct cfg_live *live; /* CORS and max-age: read per response built, swapped by a reload */
     struct store *st;
     struct http_timer *timer; /* deadlines of blocked requests */
     bool ll;                  /* LL-HLS on: blocking reloads, delta updates */
@@ -59,7 +62,6 @@ struct http_server {
     int64_t first_ms;         /* a playlist request before the stream's first part */
     struct buf *hlsjs;      /* NULL if no hls.min.js was found */
     struct buf *index_page; /* GET / */
-    char playlist_cc[48];   /* Cache-Control of playlists */
     atomic_bool running;    /* past start-up: MHD's client-side noise goes to debug */
     int port;
 };
@@ -204,6 +206,31 @@ static void log_failure(struct MHD_Connection *conn, const char *method, const c
     log_debug(MOD, "[%s] %s %s%s -> %u", peer, method, safe, url[i] ? "..." : "", status);
 }
 
+/* nosniff and, per the current config, CORS (a reload's cors_origin applies from here on). */
+static void add_common_headers(struct http_server *srv, struct MHD_Response *r)
+{
+    const struct cfg *cfg = cfg_live_get(srv->live);
+
+    add_header(r, "X-Content-Type-Options", "nosniff");
+    if (cfg->http_cors_origin[0]) {
+        add_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, cfg->http_cors_origin);
+        add_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSE_HEADERS);
+    }
+    cfg_unref(cfg);
+}
+
+/* Cache-Control of live playlists; max-age=0 would do, but no-cache says "revalidate" plainly. */
+static void playlist_cache_control(struct http_server *srv, char *out, size_t len)
+{
+    const struct cfg *cfg = cfg_live_get(srv->live);
+
+    if (cfg->http_playlist_max_age > 0)
+        snprintf(out, len, "max-age=%d", cfg->http_playlist_max_age);
+    else
+        snprintf(out, len, "no-cache");
+    cfg_unref(cfg);
+}
+
 /* Adds the common headers, queues R (NULL = out of memory) and drops our reference. */
 static enum MHD_Result reply(struct http_server *srv, struct MHD_Connection *conn,
                              const char *method, const char *url, unsigned status,
@@ -215,11 +242,7 @@ static enum MHD_Result reply(struct http_server *srv, struct MHD_Connection *con
         log_warn(MOD, "out of memory answering %s", method);
         return MHD_NO; /* MHD closes the connection */
     }
-    add_header(r, "X-Content-Type-Options", "nosniff");
-    if (srv->cfg->http_cors_origin[0]) {
-        add_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, srv->cfg->http_cors_origin);
-        add_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSE_HEADERS);
-    }
+    add_common_headers(srv, r);
     ret = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
     if (status >= 400)
@@ -268,12 +291,17 @@ static enum MHD_Result serve_options(struct http_server *srv, struct MHD_Connect
                                      const char *url)
 {
     struct MHD_Response *r = fixed_response("", 0, NULL, NULL);
+    const struct cfg *cfg;
     const char *req_headers;
+    bool cors;
 
     if (!r)
         return reply(srv, conn, "OPTIONS", url, MHD_HTTP_NO_CONTENT, NULL);
     add_header(r, MHD_HTTP_HEADER_ALLOW, ALLOW_METHODS);
-    if (srv->cfg->http_cors_origin[0]) {
+    cfg = cfg_live_get(srv->live);
+    cors = cfg->http_cors_origin[0] != '\0';
+    cfg_unref(cfg);
+    if (cors) {
         add_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_METHODS, ALLOW_METHODS);
         add_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_MAX_AGE, "86400");
         /* Reading is harmless, so allow whatever request headers the page asks for. */
@@ -335,14 +363,6 @@ static struct MHD_Response *bytes_response(const struct store_obj *o)
     return r;
 }
 
-static void add_common_headers(struct http_server *srv, struct MHD_Response *r)
-{
-    add_header(r, "X-Content-Type-Options", "nosniff");
-    if (srv->cfg->http_cors_origin[0]) {
-        add_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, srv->cfg->http_cors_origin);
-        add_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSE_HEADERS);
-    }
-}
 
 static void destroy_response(void *r)
 {
@@ -357,6 +377,7 @@ static void destroy_response(void *r)
 static struct MHD_Response *obj_response(struct http_server *srv, struct store_obj *o, bool gz)
 {
     struct MHD_Response *r = atomic_load(&o->aux), *won;
+    char cc[32];
 
     if (r)
         return r;
@@ -364,8 +385,9 @@ static struct MHD_Response *obj_response(struct http_server *srv, struct store_o
     if (!r)
         return NULL;
     if (o->kind == STORE_PLAYLIST) {
+        playlist_cache_control(srv, cc, sizeof(cc));
         add_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/vnd.apple.mpegurl");
-        add_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, srv->playlist_cc);
+        add_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cc);
         add_header(r, MHD_HTTP_HEADER_ETAG, o->etag);
         add_header(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
         if (gz)
@@ -390,6 +412,7 @@ static enum MHD_Result send_obj(struct http_server *srv, struct MHD_Connection *
 {
     struct MHD_Response *r;
     enum MHD_Result ret;
+    char cc[32];
 
     if (o->kind == STORE_PLAYLIST &&
         http_etag_matches(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -399,7 +422,8 @@ static enum MHD_Result send_obj(struct http_server *srv, struct MHD_Connection *
          * over the same bytes (MHD sends no body with a 304). */
         r = bytes_response(o);
         if (r) {
-            add_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, srv->playlist_cc);
+            playlist_cache_control(srv, cc, sizeof(cc));
+            add_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cc);
             add_header(r, MHD_HTTP_HEADER_ETAG, o->etag);
             add_header(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
         }
@@ -706,9 +730,9 @@ fail:
 /* Finds and loads hls.min.js (see config.h, http_player_js). Returns a new buffer or NULL. */
 static struct buf *load_hlsjs(const struct cfg *cfg)
 {
-    char exe_rel[PATH_MAX + 64] = "", exe[PATH_MAX];
+    char exe_rel[PATH_MAX + 64] = "", exe_data[PATH_MAX + 64] = "", exe[PATH_MAX];
     const char *env = getenv("ONAIR_HLSJS");
-    const char *candidates[4];
+    const char *candidates[6];
     size_t ncand = 0;
     ssize_t n;
 
@@ -719,13 +743,20 @@ static struct buf *load_hlsjs(const struct cfg *cfg)
             candidates[ncand++] = env;
         n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
         if (n > 0) {
+            const char *dir;
+
             exe[n] = '\0';
-            snprintf(exe_rel, sizeof(exe_rel), "%s/../node_modules/hls.js/dist/hls.min.js",
-                     dirname(exe));
+            dir = dirname(exe);
+            /* Installed: PREFIX/bin/onair finds PREFIX/share/onair/hls.min.js, also under a
+             * DESTDIR or after the whole prefix moved. */
+            snprintf(exe_data, sizeof(exe_data), "%s/%s/hls.min.js", dir, ONAIR_DATADIR_FROM_BINDIR);
+            candidates[ncand++] = exe_data;
+            /* Built: build/onair finds the source tree's node_modules. */
+            snprintf(exe_rel, sizeof(exe_rel), "%s/../node_modules/hls.js/dist/hls.min.js", dir);
             candidates[ncand++] = exe_rel;
         }
+        candidates[ncand++] = ONAIR_DATADIR "/hls.min.js";
         candidates[ncand++] = "./node_modules/hls.js/dist/hls.min.js";
-        candidates[ncand++] = "/usr/share/onair/hls.min.js";
     }
     for (size_t i = 0; i < ncand; i++) {
         struct buf *b = read_file(candidates[i]);
@@ -740,8 +771,8 @@ static struct buf *load_hlsjs(const struct cfg *cfg)
         log_error(MOD, "http.player_js: cannot read %s (a regular file of at most %u bytes)",
                   cfg->http_player_js, HLSJS_MAX_BYTES);
     else
-        log_warn(MOD, "hls.min.js not found (set http.player_js or $ONAIR_HLSJS, or run `npm "
-                      "install hls.js` in the source tree); /static/hls.min.js will 404");
+        log_warn(MOD, "hls.min.js not found (set http.player_js or $ONAIR_HLSJS, run `meson "
+                      "install`, or `npm ci` in the source tree); /static/hls.min.js will 404");
     return NULL;
 }
 
@@ -793,10 +824,9 @@ static unsigned connection_limit(const struct cfg *cfg)
     return (unsigned)limit;
 }
 
-static struct MHD_Daemon *start_daemon(struct http_server *srv, unsigned flags, uint16_t port,
-                                       const struct sockaddr *addr)
+static struct MHD_Daemon *start_daemon(struct http_server *srv, const struct cfg *cfg,
+                                       unsigned flags, uint16_t port, const struct sockaddr *addr)
 {
-    const struct cfg *cfg = srv->cfg;
     unsigned threads = cfg->http_threads > 1 ? (unsigned)cfg->http_threads : 1;
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, srv},
@@ -815,13 +845,32 @@ static struct MHD_Daemon *start_daemon(struct http_server *srv, unsigned flags, 
                             MHD_OPTION_END);
 }
 
-/* Binds HOST:PORT ("" = every address, IPv6 and IPv4 when available). */
-static int bind_and_start(struct http_server *srv, const char *host, int port)
+static int daemon_port(struct MHD_Daemon *d)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+
+    return info ? info->port : -1;
+}
+
+static void stop_daemons(struct http_server *srv)
+{
+    for (int i = 0; i < srv->ndaemons; i++)
+        MHD_stop_daemon(srv->daemons[i]);
+    srv->ndaemons = 0;
+}
+
+/*
+ * Binds HOST:PORT: "" = every address (IPv6 and IPv4 when available); a host
+ * name binds every address it resolves to, one daemon each (with port 0, all
+ * on the port the first one got). All or nothing.
+ */
+static int bind_and_start(struct http_server *srv, const struct cfg *cfg, const char *host,
+                          int port)
 {
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
-    struct addrinfo *ai = NULL;
+    struct addrinfo *res = NULL, *ai;
+    struct MHD_Daemon *d = NULL;
     const char *why;
-    int rc;
 
     if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
         flags |= MHD_USE_EPOLL;
@@ -829,21 +878,31 @@ static int bind_and_start(struct http_server *srv, const char *host, int port)
         flags |= MHD_USE_POLL;
     if (!host[0]) {
         if (MHD_is_feature_supported(MHD_FEATURE_IPv6) == MHD_YES)
-            srv->daemon = start_daemon(srv, flags | MHD_USE_DUAL_STACK, (uint16_t)port, NULL);
-        if (!srv->daemon) /* no IPv6 in this kernel or container */
-            srv->daemon = start_daemon(srv, flags, (uint16_t)port, NULL);
-        return srv->daemon ? 0 : -EADDRNOTAVAIL;
+            d = start_daemon(srv, cfg, flags | MHD_USE_DUAL_STACK, (uint16_t)port, NULL);
+        if (!d) /* no IPv6 in this kernel or container */
+            d = start_daemon(srv, cfg, flags, (uint16_t)port, NULL);
+        if (d)
+            srv->daemons[srv->ndaemons++] = d;
+        return d ? 0 : -EADDRNOTAVAIL;
     }
-    rc = cfg_resolve_listen(host, port, &ai, &why);
-    if (rc < 0) {
-        log_error(MOD, "listen %s: %s", srv->cfg->http_listen, why);
+    if (cfg_resolve_listen(host, port, &res, &why) < 0) {
+        log_error(MOD, "listen %s: %s", cfg->http_listen, why);
         return -EINVAL;
     }
-    if (ai->ai_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    srv->daemon = start_daemon(srv, flags, (uint16_t)port, ai->ai_addr);
-    freeaddrinfo(ai);
-    return srv->daemon ? 0 : -EADDRNOTAVAIL;
+    for (ai = res; ai && srv->ndaemons < HTTP_MAX_DAEMONS; ai = ai->ai_next) {
+        int p = srv->ndaemons > 0 && port == 0 ? daemon_port(srv->daemons[0]) : port;
+
+        ((struct sockaddr_in *)ai->ai_addr)->sin_port = htons((uint16_t)p); /* same offset in v6 */
+        d = start_daemon(srv, cfg, flags | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+                         (uint16_t)p, ai->ai_addr);
+        if (!d) {
+            stop_daemons(srv);
+            break;
+        }
+        srv->daemons[srv->ndaemons++] = d;
+    }
+    freeaddrinfo(res);
+    return srv->ndaemons ? 0 : -EADDRNOTAVAIL;
 }
 
 int http_server_new(const struct cfg *cfg, struct store *st, struct http_server **out)
@@ -862,15 +921,14 @@ int http_server_new(const struct cfg *cfg, struct store *st, struct http_server 
     srv = calloc(1, sizeof(*srv));
     if (!srv)
         return -ENOMEM;
-    srv->cfg = cfg;
     srv->st = st;
     atomic_init(&srv->running, false);
-    /* max-age=0 would do, but no-cache says "revalidate" to every cache plainly. */
-    if (cfg->http_playlist_max_age > 0)
-        snprintf(srv->playlist_cc, sizeof(srv->playlist_cc), "max-age=%d",
-                 cfg->http_playlist_max_age);
-    else
-        snprintf(srv->playlist_cc, sizeof(srv->playlist_cc), "no-cache");
+    srv->live = cfg_live_new(cfg_ref(cfg));
+    if (!srv->live) {
+        cfg_unref(cfg);
+        free(srv);
+        return -ENOMEM;
+    }
     srv->ll = cfg->hls_part_seconds > 0;
     /* A part later than three target durations is not coming (draft 8216bis 6.2.5.2: 503). */
     srv->block_ms = 3000 * (int64_t)ceil(cfg->hls_segment_seconds);
@@ -889,17 +947,18 @@ int http_server_new(const struct cfg *cfg, struct store *st, struct http_server 
         goto fail;
     }
 
-    rc = bind_and_start(srv, host, port);
+    rc = bind_and_start(srv, cfg, host, port);
     if (rc < 0) {
         log_error(MOD, "cannot listen on %s", cfg->http_listen);
         goto fail;
     }
     atomic_store(&srv->running, true);
-    info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    srv->port = info ? info->port : port;
-    info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_FLAGS);
-    log_info(MOD, "listening on %s (port %d, %s, %d thread%s, up to %u connections)",
-             cfg->http_listen, srv->port,
+    srv->port = daemon_port(srv->daemons[0]);
+    if (srv->port < 0)
+        srv->port = port;
+    info = MHD_get_daemon_info(srv->daemons[0], MHD_DAEMON_INFO_FLAGS);
+    log_info(MOD, "listening on %s (port %d, %d address%s, %s, %d thread%s, up to %u connections)",
+             cfg->http_listen, srv->port, srv->ndaemons, srv->ndaemons == 1 ? "" : "es",
              !info                         ? "?"
              : info->flags & MHD_USE_EPOLL ? "epoll"
              : info->flags & MHD_USE_POLL  ? "poll"
@@ -910,6 +969,7 @@ int http_server_new(const struct cfg *cfg, struct store *st, struct http_server 
     return 0;
 fail:
     http_timer_free(srv->timer);
+    cfg_live_free(srv->live);
     buf_unref(srv->hlsjs);
     buf_unref(srv->index_page);
     free(srv);
@@ -924,10 +984,44 @@ void http_server_free(struct http_server *srv)
      * itself), then every connection is closed; the responses' free
      * callbacks drop the buffers. */
     http_timer_free(srv->timer);
-    MHD_stop_daemon(srv->daemon);
+    stop_daemons(srv);
+    cfg_live_free(srv->live);
     buf_unref(srv->hlsjs);
     buf_unref(srv->index_page);
     free(srv);
+}
+
+void http_server_reconfigure(struct http_server *srv, const struct cfg *next)
+{
+    cfg_live_set(srv->live, cfg_ref(next));
+}
+
+void http_server_retire(struct http_server *srv, int max_wait_ms)
+{
+    int waited = 0;
+
+    if (!srv)
+        return;
+    for (int i = 0; i < srv->ndaemons; i++) {
+        MHD_socket fd = MHD_quiesce_daemon(srv->daemons[i]);
+
+        if (fd != MHD_INVALID_SOCKET)
+            close(fd); /* the listening socket is ours now: the port is free */
+    }
+    for (;;) {
+        unsigned open = 0;
+
+        for (int i = 0; i < srv->ndaemons; i++) {
+            const union MHD_DaemonInfo *info =
+                MHD_get_daemon_info(srv->daemons[i], MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+            open += info ? info->num_connections : 0;
+        }
+        if (open == 0 || waited >= max_wait_ms)
+            break;
+        usleep(50 * 1000);
+        waited += 50;
+    }
+    http_server_free(srv);
 }
 
 int http_server_port(const struct http_server *srv)

@@ -11,12 +11,27 @@ struct store;
 struct http_server;
 
 /*
- * Starts serving CFG->http_listen from ST (both borrowed for the server's
- * lifetime). Returns 0 and the server in *OUT, or a negative errno (logged).
+ * Starts serving CFG->http_listen (every address a host name resolves to)
+ * from ST. Takes a reference on CFG; ST is borrowed for the server's lifetime.
+ * Returns 0 and the server in *OUT, or a negative errno (logged).
  */
 int http_server_new(const struct cfg *cfg, struct store *st, struct http_server **out);
 
-/* Stops the daemon (waits for its threads). Accepts NULL. */
+/*
+ * A live reload: NEXT (referenced) applies to every request from now on (CORS,
+ * playlist max-age). The listen address, threads and hls.js stay; a new
+ * http.listen takes a new server (see main.c). Any thread.
+ */
+void http_server_reconfigure(struct http_server *srv, const struct cfg *next);
+
+/*
+ * Retires a server replaced by a reload: stops accepting (the port is closed
+ * at once), lets requests in flight finish for up to MAX_WAIT_MS, then frees
+ * it. Blocks: call it off the RTMP loop thread. Accepts NULL.
+ */
+void http_server_retire(struct http_server *srv, int max_wait_ms);
+
+/* Stops the daemons (waits for their threads). Accepts NULL. */
 void http_server_free(struct http_server *srv);
 
 /* Port actually bound (useful with port 0). */

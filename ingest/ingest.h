@@ -12,12 +12,23 @@ struct store;
 struct rtmp_server;
 
 /*
- * Binds CFG->rtmp_listen and starts accepting on BASE. CFG and ST are borrowed
- * for the server's lifetime. Returns 0 and the server in *OUT, or a negative
- * errno (logged).
+ * Binds CFG->rtmp_listen (every address a host name resolves to) and starts
+ * accepting on BASE. Takes a reference on CFG; ST is borrowed for the
+ * server's lifetime. Returns 0 and the server in *OUT, or a negative errno
+ * (logged).
  */
 int rtmp_server_new(struct event_base *base, const struct cfg *cfg, struct store *st,
                     struct rtmp_server **out);
+
+/*
+ * Applies a live reload, on BASE's thread. A new rtmp.listen is bound before
+ * the old listeners close (connections on them go on); if it cannot be bound,
+ * nothing changes and a negative errno (logged) is returned. Otherwise NEXT
+ * (referenced) applies: session settings for new connections, HLS timing from
+ * each live stream's next segment, and a publisher whose stream was removed or
+ * whose key changed is disconnected (only that one). Returns 0.
+ */
+int rtmp_server_reconfigure(struct rtmp_server *srv, const struct cfg *next);
 
 /* Closes every connection (ending their streams) and the listener. Accepts NULL. */
 void rtmp_server_free(struct rtmp_server *srv);

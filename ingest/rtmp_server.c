@@ -38,32 +38,44 @@
 #define LINGER_MS 2000
 #define MAX_PENDING_OUT (1024 * 1024) /* a peer that does not read its replies */
 #define DEFAULT_MAX_MESSAGE (8 * 1024 * 1024)
+#define REFUSED_KEY_DELAY_MS 2000 /* what a wrong stream key costs: no fast guessing */
 
-enum conn_phase { CONN_OPEN, CONN_FLUSHING, CONN_LINGERING };
+enum conn_phase { CONN_OPEN, CONN_REFUSING, CONN_FLUSHING, CONN_LINGERING };
 
 struct conn {
     struct rtmp_server *srv;
     struct conn *prev, *next;
     struct bufferevent *bev;
-    struct event *timer; /* setup deadline, then linger deadline */
+    struct event *timer; /* setup deadline, refusal delay, then linger deadline */
     struct rtmp_session *sess;
     enum conn_phase phase;
 };
 
-struct rtmp_server {
-    struct event_base *base;
-    const struct cfg *cfg;
-    struct store *store;
-    struct evconnlistener *lis;
-    struct event *accept_retry;
-    struct rtmp_session_params params;
-    struct conn *conns;
-    int nconns;
-    unsigned next_id;
+#define RTMP_MAX_LISTENERS 8
+
+/* Every address one rtmp.listen value binds to. */
+struct listeners {
+    struct evconnlistener *l[RTMP_MAX_LISTENERS];
+    int n;
     int port;
 };
 
+struct rtmp_server {
+    struct event_base *base;
+    const struct cfg *cfg; /* our reference; swapped by rtmp_server_reconfigure */
+    struct store *store;
+    struct listeners lis;
+    struct event *accept_retry;
+    struct rtmp_session_params params; /* for new connections */
+    struct conn *conns;
+    int nconns;
+    unsigned next_id;
+};
+
 static void conn_event(struct bufferevent *bev, short what, void *arg);
+static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
+                      int socklen, void *arg);
+static int authorize(void *arg, const char *key, struct rtmp_publish_grant *out);
 
 static void conn_free(struct conn *c)
 {
@@ -168,6 +180,20 @@ static void conn_read(struct bufferevent *bev, void *arg)
         }
         evbuffer_drain(in, rc == 0 ? used : evbuffer_get_length(in));
     }
+    if (rc == -EACCES) {
+        /*
+         * A refused stream key: the error reply waits in the session's
+         * out-buffer while the peer waits on a timer (never the loop).
+         */
+        struct timeval tv = {REFUSED_KEY_DELAY_MS / 1000, (REFUSED_KEY_DELAY_MS % 1000) * 1000};
+
+        c->phase = CONN_REFUSING;
+        bufferevent_disable(c->bev, EV_READ);
+        bufferevent_set_timeouts(c->bev, NULL, NULL);
+        evtimer_del(c->timer);
+        evtimer_add(c->timer, &tv);
+        return;
+    }
     if (conn_flush(c) < 0) {
         conn_free(c);
         return;
@@ -206,11 +232,42 @@ static void conn_timer(evutil_socket_t fd, short what, void *arg)
         conn_free(c);
         return;
     }
+    if (c->phase == CONN_REFUSING) {
+        if (conn_flush(c) < 0)
+            conn_free(c);
+        else
+            conn_close_soon(c);
+        return;
+    }
     if (c->phase == CONN_OPEN && rtmp_session_state(c->sess) != RTMP_SESS_PUBLISHING) {
         log_warn(rtmp_session_label(c->sess), "not publishing after %d s (%s); closing",
                  SETUP_TIMEOUT_S, rtmp_session_state_str(rtmp_session_state(c->sess)));
         conn_free(c);
     }
+}
+
+/* rtmp_authorize_fn: stream keys from the config (see config.h, `publish`). */
+static int authorize(void *arg, const char *key, struct rtmp_publish_grant *out)
+{
+    struct rtmp_server *srv = arg;
+    const struct cfg *cfg = srv->cfg;
+    const struct cfg_stream *st;
+    size_t len = strlen(key);
+
+    memset(out, 0, sizeof(*out));
+    if (cfg->publish == CFG_PUBLISH_OPEN) {
+        if (len < sizeof(out->name))
+            memcpy(out->name, key, len + 1);
+        return 0;
+    }
+    cfg_key_fingerprint(key, len, out->fingerprint);
+    st = cfg_find_key(cfg, key, len);
+    if (!st)
+        return -EACCES;
+    snprintf(out->name, sizeof(out->name), "%s", st->name);
+    out->keyed = true;
+    memcpy(out->key_sha256, st->key_sha256, sizeof(out->key_sha256));
+    return 0;
 }
 
 static void format_peer(const struct sockaddr *sa, char *buf, size_t n)
@@ -296,7 +353,8 @@ static void accept_retry(evutil_socket_t fd, short what, void *arg)
     struct rtmp_server *srv = arg;
 
     (void)fd, (void)what;
-    evconnlistener_enable(srv->lis);
+    for (int i = 0; i < srv->lis.n; i++)
+        evconnlistener_enable(srv->lis.l[i]);
 }
 
 /* accept() failed (EMFILE...): pause for a second instead of spinning on it. */
@@ -314,18 +372,52 @@ static void on_accept_error(struct evconnlistener *lis, void *arg)
 static struct evconnlistener *listen_on(struct rtmp_server *srv, const struct sockaddr *sa,
                                         socklen_t len)
 {
-    return evconnlistener_new_bind(
+    struct evconnlistener *l = evconnlistener_new_bind(
         srv->base, on_accept, srv,
         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE, -1, sa, (int)len);
+
+    if (l)
+        evconnlistener_set_error_cb(l, on_accept_error);
+    return l;
 }
 
-/* Binds HOST:PORT; an empty HOST means every interface ([::], else 0.0.0.0). */
-static int bind_listener(struct rtmp_server *srv, const char *host, int port)
+static void listeners_close(struct listeners *ls)
+{
+    for (int i = 0; i < ls->n; i++)
+        evconnlistener_free(ls->l[i]);
+    ls->n = 0;
+}
+
+/* The port listener L is bound to, or -1. */
+static int bound_port(struct evconnlistener *l)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen = sizeof(ss);
+
+    if (getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&ss, &sslen) != 0)
+        return -1;
+    return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                          : ((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/*
+ * Binds LISTEN into LS: an empty host means every interface ([::] dual stack,
+ * else 0.0.0.0); a host name binds every address it resolves to (with port 0,
+ * all on the port the first one got). Returns 0, or a negative errno (logged)
+ * with nothing bound.
+ */
+static int bind_listeners(struct rtmp_server *srv, const char *listen, struct listeners *ls)
 {
     struct addrinfo *res = NULL, *ai;
+    char host[CFG_STR_MAX];
     const char *why;
-    int rc;
+    int port, rc = 0;
 
+    ls->n = 0;
+    if (cfg_split_listen(listen, host, sizeof(host), &port) < 0) {
+        log_error("rtmp", "rtmp.listen: invalid address '%s'", listen);
+        return -EINVAL;
+    }
     if (!host[0]) {
         struct sockaddr_in6 in6 = {.sin6_family = AF_INET6,
                                    .sin6_port = htons((uint16_t)port),
@@ -334,78 +426,152 @@ static int bind_listener(struct rtmp_server *srv, const char *host, int port)
                                   .sin_port = htons((uint16_t)port),
                                   .sin_addr.s_addr = htonl(INADDR_ANY)};
 
-        srv->lis = listen_on(srv, (struct sockaddr *)&in6, sizeof(in6)); /* dual stack */
-        if (!srv->lis)
-            srv->lis = listen_on(srv, (struct sockaddr *)&in4, sizeof(in4));
-        return srv->lis ? 0 : -errno;
+        if ((ls->l[0] = listen_on(srv, (struct sockaddr *)&in6, sizeof(in6))) ||
+            (ls->l[0] = listen_on(srv, (struct sockaddr *)&in4, sizeof(in4))))
+            ls->n = 1;
+        rc = ls->n ? 0 : -errno;
+        goto out;
     }
-    rc = cfg_resolve_listen(host, port, &res, &why);
-    if (rc < 0) {
-        log_error("rtmp", "rtmp_listen: cannot resolve '%s': %s", host, why);
+    if (cfg_resolve_listen(host, port, &res, &why) < 0) {
+        log_error("rtmp", "rtmp.listen: cannot resolve '%s': %s", host, why);
         return -EINVAL;
     }
-    rc = -EADDRNOTAVAIL;
-    for (ai = res; ai && !srv->lis; ai = ai->ai_next) {
-        srv->lis = listen_on(srv, ai->ai_addr, ai->ai_addrlen);
-        if (!srv->lis)
+    for (ai = res; ai && ls->n < RTMP_MAX_LISTENERS; ai = ai->ai_next) {
+        struct evconnlistener *l;
+
+        if (ls->n > 0 && port == 0) /* the others follow the first one's port */
+            ((struct sockaddr_in *)ai->ai_addr)->sin_port = htons((uint16_t)bound_port(ls->l[0]));
+        l = listen_on(srv, ai->ai_addr, ai->ai_addrlen);
+        if (!l) {
             rc = -errno;
+            listeners_close(ls); /* every address or none */
+            break;
+        }
+        ls->l[ls->n++] = l;
     }
     freeaddrinfo(res);
-    return srv->lis ? 0 : rc;
+out:
+    if (rc == 0 && ls->n == 0)
+        rc = -EADDRNOTAVAIL;
+    if (rc < 0) {
+        log_error("rtmp", "cannot listen on %s: %s", listen, strerror(-rc));
+        return rc;
+    }
+    ls->port = bound_port(ls->l[0]);
+    return 0;
+}
+
+/* Session parameters for new connections, from C. */
+static void set_params(struct rtmp_server *srv, const struct cfg *c)
+{
+    snprintf(srv->params.app, sizeof(srv->params.app), "%s", c->rtmp_app);
+    srv->params.chunk_size = c->rtmp_chunk_size > 0 ? (uint32_t)c->rtmp_chunk_size : 4096;
+    srv->params.max_message_bytes = c->rtmp_max_message_bytes > 0
+                                        ? (uint32_t)c->rtmp_max_message_bytes
+                                        : DEFAULT_MAX_MESSAGE;
+    srv->params.seg.segment_ms = (int)(c->hls_segment_seconds * 1000.0 + 0.5);
+    srv->params.seg.window_segments = c->hls_window_segments;
+    srv->params.seg.part_ms = (int)(c->hls_part_seconds * 1000.0 + 0.5);
+    srv->params.authorize = authorize;
+    srv->params.authorize_arg = srv;
 }
 
 int rtmp_server_new(struct event_base *base, const struct cfg *cfg, struct store *st,
                     struct rtmp_server **out)
 {
     struct rtmp_server *srv = NULL;
-    struct sockaddr_storage ss;
-    socklen_t sslen = sizeof(ss);
-    char host[CFG_STR_MAX];
-    int port, rc;
+    int rc;
 
     *out = NULL;
-    if (cfg_split_listen(cfg->rtmp_listen, host, sizeof(host), &port) < 0 || port < 0 ||
-        port > 65535) {
-        log_error("rtmp", "rtmp_listen: invalid address '%s'", cfg->rtmp_listen);
-        return -EINVAL;
-    }
     srv = calloc(1, sizeof(*srv));
     if (!srv)
         return -ENOMEM;
     srv->base = base;
-    srv->cfg = cfg;
+    srv->cfg = cfg_ref(cfg);
     srv->store = st;
-    snprintf(srv->params.app, sizeof(srv->params.app), "%s", cfg->rtmp_app);
-    srv->params.chunk_size = cfg->rtmp_chunk_size > 0 ? (uint32_t)cfg->rtmp_chunk_size : 4096;
-    srv->params.max_message_bytes = cfg->rtmp_max_message_bytes > 0
-                                        ? (uint32_t)cfg->rtmp_max_message_bytes
-                                        : DEFAULT_MAX_MESSAGE;
-    srv->params.seg.segment_ms = (int)(cfg->hls_segment_seconds * 1000.0 + 0.5);
-    srv->params.seg.window_segments = cfg->hls_window_segments;
-    srv->params.seg.part_ms = (int)(cfg->hls_part_seconds * 1000.0 + 0.5);
+    set_params(srv, cfg);
     srv->accept_retry = evtimer_new(base, accept_retry, srv);
     if (!srv->accept_retry) {
         rc = -ENOMEM;
         goto fail;
     }
-    rc = bind_listener(srv, host, port);
-    if (rc < 0) {
-        log_error("rtmp", "cannot listen on %s: %s", cfg->rtmp_listen, strerror(-rc));
+    rc = bind_listeners(srv, cfg->rtmp_listen, &srv->lis);
+    if (rc < 0)
         goto fail;
-    }
-    evconnlistener_set_error_cb(srv->lis, on_accept_error);
-    if (getsockname(evconnlistener_get_fd(srv->lis), (struct sockaddr *)&ss, &sslen) == 0)
-        srv->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                   : ((struct sockaddr_in *)&ss)->sin_port);
-    else
-        srv->port = port;
-    log_info("rtmp", "listening on %s (port %d), app '%s'", cfg->rtmp_listen, srv->port,
-             srv->params.app);
+    log_info("rtmp", "listening on %s (port %d, %d address%s), app '%s', publish: %s (%zu stream%s "
+             "listed)",
+             cfg->rtmp_listen, srv->lis.port, srv->lis.n, srv->lis.n == 1 ? "" : "es",
+             srv->params.app, cfg->publish_name, cfg->nstreams, cfg->nstreams == 1 ? "" : "s");
     *out = srv;
     return 0;
 fail:
     rtmp_server_free(srv);
     return rc;
+}
+
+/* Why publisher G may not go on under config NEXT, or NULL if it may. */
+static const char *publish_revoked(const struct cfg *next, const struct rtmp_publish_grant *g,
+                                   char *buf, size_t len)
+{
+    size_t i;
+
+    if (next->publish == CFG_PUBLISH_OPEN)
+        return NULL;
+    if (!g->keyed) {
+        snprintf(buf, len, "publish is now 'keys' and stream %s was published without one",
+                 g->name);
+        return buf;
+    }
+    for (i = 0; i < next->nstreams; i++) {
+        if (strcmp(next->streams[i].name, g->name))
+            continue;
+        if (!memcmp(next->streams[i].key_sha256, g->key_sha256, sizeof(g->key_sha256)))
+            return NULL;
+        snprintf(buf, len, "the key of stream %s changed", g->name);
+        return buf;
+    }
+    snprintf(buf, len, "stream %s was removed from the config", g->name);
+    return buf;
+}
+
+int rtmp_server_reconfigure(struct rtmp_server *srv, const struct cfg *next)
+{
+    struct conn *c, *after;
+    int rc;
+
+    if (strcmp(next->rtmp_listen, srv->cfg->rtmp_listen) != 0) {
+        struct listeners nl = {0};
+
+        /* The new address first: if it cannot be bound, nothing changes. */
+        if ((rc = bind_listeners(srv, next->rtmp_listen, &nl)) < 0)
+            return rc;
+        listeners_close(&srv->lis);
+        srv->lis = nl;
+        log_info("rtmp", "listening on %s (port %d); the old address is closed, connections on "
+                         "it go on", next->rtmp_listen, srv->lis.port);
+    }
+    cfg_unref(srv->cfg);
+    srv->cfg = cfg_ref(next);
+    set_params(srv, next);
+    for (c = srv->conns; c; c = after) {
+        const struct rtmp_publish_grant *g;
+        const char *why;
+        char buf[160];
+
+        after = c->next;
+        if (c->phase != CONN_OPEN)
+            continue;
+        rtmp_session_set_seg_params(c->sess, &srv->params.seg);
+        g = rtmp_session_grant(c->sess);
+        if (!g || !(why = publish_revoked(next, g, buf, sizeof(buf))))
+            continue;
+        rtmp_session_kick(c->sess, why);
+        if (conn_flush(c) < 0)
+            conn_free(c);
+        else
+            conn_close_soon(c);
+    }
+    return 0;
 }
 
 void rtmp_server_free(struct rtmp_server *srv)
@@ -414,14 +580,14 @@ void rtmp_server_free(struct rtmp_server *srv)
         return;
     while (srv->conns)
         conn_free(srv->conns);
-    if (srv->lis)
-        evconnlistener_free(srv->lis);
+    listeners_close(&srv->lis);
     if (srv->accept_retry)
         event_free(srv->accept_retry);
+    cfg_unref(srv->cfg);
     free(srv);
 }
 
 int rtmp_server_port(const struct rtmp_server *srv)
 {
-    return srv->port;
+    return srv->lis.port;
 }

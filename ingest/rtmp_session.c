@@ -336,12 +336,42 @@ static int cmd_create_stream(struct rtmp_session *s, const struct rtmp_msg *m, d
     return send_result(s, txn, true, STREAM_ID);
 }
 
+/*
+ * Who may publish what: the authorize callback turns the stream key into the
+ * public name (and refuses unknown keys), or, without one, the name is taken
+ * as is. The key is never logged: it may be a secret.
+ */
+static int grant_publish(struct rtmp_session *s, uint32_t msid, const char *key)
+{
+    char desc[RTMP_SESSION_NAME_MAX_LEN + 96], l1[96];
+    int rc;
+
+    memset(&s->grant, 0, sizeof(s->grant));
+    if (!s->p.authorize) {
+        if (strlen(key) < sizeof(s->grant.name))
+            memcpy(s->grant.name, key, strlen(key) + 1);
+    } else if ((rc = s->p.authorize(s->p.authorize_arg, key, &s->grant)) < 0) {
+        log_warn(s->label, "publish refused: stream key %s is not allowed; closing after a delay",
+                 s->grant.fingerprint[0] ? s->grant.fingerprint : "(none)");
+        return rtmp_session_publish_error(s, msid, "NetStream.Publish.BadName",
+                                          "Publishing refused: unknown stream key.", -EACCES);
+    }
+    if (!stream_name_valid(s->grant.name)) {
+        log_warn(s->label, "publish: invalid stream name '%s'; closing",
+                 rtmp_session_loggable(key, l1, sizeof(l1)));
+        snprintf(desc, sizeof(desc), "invalid stream name '%s'", l1);
+        return rtmp_session_publish_error(s, msid, "NetStream.Publish.BadName", desc, -EINVAL);
+    }
+    return 0;
+}
+
 static int cmd_publish(struct rtmp_session *s, const struct rtmp_msg *m, double txn,
                        const struct amf_value *args, size_t nargs)
 {
     const char *name = arg_str(args, nargs, 1), *type = arg_str(args, nargs, 2);
-    char clean[RTMP_SESSION_NAME_MAX_LEN], desc[RTMP_SESSION_NAME_MAX_LEN + 96], l1[96], l2[32];
+    char key[RTMP_SESSION_NAME_MAX_LEN], desc[RTMP_SESSION_NAME_MAX_LEN + 96], l2[32];
     uint32_t msid = m->stream_id ? m->stream_id : STREAM_ID;
+    const char *pub;
     int rc;
 
     (void)txn;
@@ -350,32 +380,31 @@ static int cmd_publish(struct rtmp_session *s, const struct rtmp_msg *m, double 
         return rtmp_session_publish_error(s, msid, "NetStream.Publish.BadName",
                                           "already publishing on this connection", -EPROTO);
     }
-    if (!name || strlen(name) >= sizeof(clean)) {
+    if (!name || strlen(name) >= sizeof(key)) {
         log_warn(s->label, "publish without a usable stream name; closing");
         return rtmp_session_publish_error(s, msid, "NetStream.Publish.BadName",
                                           "invalid stream name", -EINVAL);
     }
-    memcpy(clean, name, strlen(name) + 1);
-    clean[strcspn(clean, "?")] = 0; /* "name?key=..." */
-    if (!seg_name_valid(clean)) {
-        log_warn(s->label, "publish: invalid stream name '%s'; closing",
-                 rtmp_session_loggable(clean, l1, sizeof(l1)));
-        snprintf(desc, sizeof(desc), "invalid stream name '%s'", l1);
-        return rtmp_session_publish_error(s, msid, "NetStream.Publish.BadName", desc, -EINVAL);
-    }
-    rc = seg_stream_open(s->store, clean, &s->p.seg, &s->stream);
+    memcpy(key, name, strlen(name) + 1);
+    key[strcspn(key, "?")] = 0; /* "name?key=..." */
+    rc = grant_publish(s, msid, key);
+    memset(key, 0, sizeof(key));
+    if (rc < 0)
+        return rc;
+    pub = s->grant.name;
+    rc = seg_stream_open(s->store, pub, &s->p.seg, &s->stream);
     if (rc == -EBUSY) {
         log_warn(s->label, "publish: stream %s/%s is already being published; closing", s->p.app,
-                 clean);
-        snprintf(desc, sizeof(desc), "stream %s is already being published", clean);
+                 pub);
+        snprintf(desc, sizeof(desc), "stream %s is already being published", pub);
         return rtmp_session_publish_error(s, msid, "NetStream.Publish.BadName", desc, -EBUSY);
     }
     if (rc < 0) {
-        log_error(s->label, "publish: cannot open stream %s: %s; closing", clean, strerror(-rc));
+        log_error(s->label, "publish: cannot open stream %s: %s; closing", pub, strerror(-rc));
         return rtmp_session_publish_error(s, msid, "NetStream.Publish.Failed",
                                           "cannot start the stream", rc);
     }
-    snprintf(s->name, sizeof(s->name), "%s", clean);
+    snprintf(s->name, sizeof(s->name), "%s", pub);
     set_label(s);
     s->msid = msid;
     s->state = RTMP_SESS_PUBLISHING;
@@ -383,10 +412,15 @@ static int cmd_publish(struct rtmp_session *s, const struct rtmp_msg *m, double 
     memset(&s->ts_audio, 0, sizeof(s->ts_audio));
     s->metadata_seen = false;
     rtmp_chunk_set_max_message(&s->rd, s->p.max_message_bytes);
-    log_info(s->label, "publishing (type %s)",
-             rtmp_session_loggable(type ? type : "live", l2, sizeof(l2)));
+    if (s->grant.keyed)
+        log_info(s->label, "publishing (type %s, stream key %s)",
+                 rtmp_session_loggable(type ? type : "live", l2, sizeof(l2)),
+                 s->grant.fingerprint);
+    else
+        log_info(s->label, "publishing (type %s)",
+                 rtmp_session_loggable(type ? type : "live", l2, sizeof(l2)));
 
-    snprintf(desc, sizeof(desc), "%s is now published.", clean);
+    snprintf(desc, sizeof(desc), "%s is now published.", pub);
     if ((rc = send_user_control(s, UC_STREAM_BEGIN, msid)) < 0)
         return rc;
     return send_status(s, "onStatus", 0, msid, "status", "NetStream.Publish.Start", desc);
@@ -651,6 +685,27 @@ struct bytes *rtmp_session_out(struct rtmp_session *s)
 enum rtmp_session_state rtmp_session_state(const struct rtmp_session *s)
 {
     return s->state;
+}
+
+const struct rtmp_publish_grant *rtmp_session_grant(const struct rtmp_session *s)
+{
+    return s->state == RTMP_SESS_PUBLISHING ? &s->grant : NULL;
+}
+
+void rtmp_session_set_seg_params(struct rtmp_session *s, const struct seg_params *p)
+{
+    s->p.seg = *p;
+    if (s->stream)
+        seg_stream_set_params(s->stream, p);
+}
+
+void rtmp_session_kick(struct rtmp_session *s, const char *why)
+{
+    log_warn(s->label, "disconnecting: %s", why);
+    if (s->stream)
+        send_status(s, "onStatus", 0, s->msid, "error", "NetStream.Publish.BadName", why);
+    end_stream(s, why);
+    s->state = RTMP_SESS_CLOSED;
 }
 
 const char *rtmp_session_label(const struct rtmp_session *s)

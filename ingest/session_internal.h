@@ -35,12 +35,29 @@ enum rtmp_session_state {
 
 const char *rtmp_session_state_str(enum rtmp_session_state s);
 
+/* What a publish is granted: the public name, and the key it proved (if any). */
+struct rtmp_publish_grant {
+    char name[STREAM_NAME_MAX_LEN + 1]; /* public stream name: /live/NAME/ */
+    bool keyed;                         /* granted on a listed stream key */
+    uint8_t key_sha256[32];             /* that key's digest (keyed only) */
+    char fingerprint[16];               /* short loggable form of the offered key, or "" */
+};
+
+/*
+ * Decides a publish of stream key KEY (what the client sent, query cut).
+ * Returns 0 with OUT filled, or -EACCES (OUT->fingerprint still set) when the
+ * key is not allowed. Never logs KEY.
+ */
+typedef int (*rtmp_authorize_fn)(void *arg, const char *key, struct rtmp_publish_grant *out);
+
 /* What a session needs from the configuration (copied by rtmp_session_new). */
 struct rtmp_session_params {
     char app[256];              /* application name publishers must connect to */
     uint32_t chunk_size;        /* our outgoing chunk size, announced after connect */
     uint32_t max_message_bytes; /* largest incoming message once publishing */
     struct seg_params seg;
+    rtmp_authorize_fn authorize; /* NULL: any valid name publishes under itself */
+    void *authorize_arg;
 };
 
 /* Stricter limits before publish: commands and control messages are small. */
@@ -77,6 +94,18 @@ struct bytes *rtmp_session_out(struct rtmp_session *s);
 
 enum rtmp_session_state rtmp_session_state(const struct rtmp_session *s);
 
+/* The grant of a publishing session (NULL before publish); borrowed. */
+const struct rtmp_publish_grant *rtmp_session_grant(const struct rtmp_session *s);
+
+/* A live reload's HLS timing, for the stream being published (if any) and later ones. */
+void rtmp_session_set_seg_params(struct rtmp_session *s, const struct seg_params *p);
+
+/*
+ * Ends the published stream now (WHY is logged) and closes the session: a
+ * removed stream or changed key. The caller then closes the connection.
+ */
+void rtmp_session_kick(struct rtmp_session *s, const char *why);
+
 /* "rtmp[ID] PEER" or "rtmp[ID] PEER APP/NAME": the module string of log lines. */
 const char *rtmp_session_label(const struct rtmp_session *s);
 
@@ -106,6 +135,7 @@ struct rtmp_session {
     double object_encoding;
     uint32_t msid; /* message stream id the publish came on */
     char name[RTMP_SESSION_NAME_MAX_LEN];
+    struct rtmp_publish_grant grant;
     struct seg_stream *stream;
     struct flv_ts_unwrap ts_video, ts_audio;
     bool metadata_seen;

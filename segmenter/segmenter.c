@@ -693,6 +693,11 @@ static int cut_before(struct seg_stream *s, const struct seg_frame *f)
     if (!s->seg_open) {
         if (!cut_point)
             return 1; /* not before a keyframe: dropped */
+        if (s->have_next_p) { /* a live reload's timing, from this segment on */
+            s->p.segment_ms = s->next_p.segment_ms;
+            s->p.window_segments = s->next_p.window_segments;
+            s->have_next_p = false;
+        }
         s->seg_open = true;
         s->seg_start_ms = t;
         s->seg_pdt_ms = time_wall_ms();
@@ -767,6 +772,16 @@ int seg_stream_frame(struct seg_stream *s, const struct seg_frame *f)
         s->seg_video_frames++;
     s->last_dts_ms[t] = f->dts_ms;
     return t == SEG_VIDEO ? hold(s, f) : write_packet(s, f, idx, 0);
+}
+
+void seg_stream_set_params(struct seg_stream *s, const struct seg_params *p)
+{
+    s->next_p = *p;
+    if (s->next_p.segment_ms < 100)
+        s->next_p.segment_ms = 100;
+    if (s->next_p.window_segments < 2)
+        s->next_p.window_segments = 2;
+    s->have_next_p = true;
 }
 
 void seg_stream_close(struct seg_stream *s)

@@ -72,6 +72,13 @@ int seg_stream_audio_config(struct seg_stream *s, const uint8_t *asc, size_t len
  */
 int seg_stream_frame(struct seg_stream *s, const struct seg_frame *f);
 
+/*
+ * A live reload's new timing: segment_ms and window_segments apply from the
+ * next segment that opens (the one being written keeps its target); other
+ * fields keep their values for this publish.
+ */
+void seg_stream_set_params(struct seg_stream *s, const struct seg_params *p);
+
 /* Publisher gone: flushes the last segment, ends the playlist, frees S. Accepts NULL. */
 void seg_stream_close(struct seg_stream *s);
 

@@ -125,6 +125,8 @@ struct seg_stream {
     char name[80];
     char logname[96];
     struct seg_params p;
+    struct seg_params next_p; /* from a live reload, applied when the next segment opens */
+    bool have_next_p;
     char gen[32];      /* unique per publish in this server's lifetime (and across restarts) */
     char init_uri[HLS_URI_MAX];
 

@@ -45,7 +45,8 @@ def wait_for(fn, timeout, what, interval=0.1):
 class Server:
     """The real onair binary with a temporary config."""
 
-    def __init__(self, binary, config=None):
+    def __init__(self, binary, config=None, extra_yaml=""):
+        """CONFIG: {section: {key: value}} over the test defaults; EXTRA_YAML: appended as is."""
         self.binary = binary
         self.dir = tempfile.mkdtemp(prefix="onair-it-")
         self.config_path = os.path.join(self.dir, "onair.yaml")
@@ -61,6 +62,7 @@ class Server:
                 f.write("%s:\n" % section)
                 for k, v in values.items():
                     f.write('  %s: %s\n' % (k, '"%s"' % v if isinstance(v, str) else v))
+            f.write(extra_yaml)
         self.log = []
         self.lock = threading.Lock()
         self.proc = subprocess.Popen([binary, "--config", self.config_path],

@@ -53,6 +53,41 @@ def main(binary):
         r = onair(binary, "--config", bad)
         check(r.returncode != 0 and r.stderr.startswith(prefix), "server started on a bad config")
 
+    # Five different mistakes: five messages in file order, then a count; exit 1.
+    five = os.path.join(d, "five.yaml")
+    with open(five, "w") as f:
+        f.write("rtmp:\n"
+                "  max_conections: 10\n"
+                "http:\n"
+                "  listen: \"localhost\"\n"
+                "  threads: many\n"
+                "hls:\n"
+                "  segment_seconds: 45s\n"
+                "streams:\n"
+                "  - name: show\n"
+                "    key: abcdefgh1\n"
+                "  - name: show\n"
+                "    key: abcdefgh2\n")
+    r = onair(binary, "--check-config", five)
+    lines = r.stderr.splitlines()
+    check(r.returncode == 1, "five mistakes: exit %s" % r.returncode)
+    want = ["%s:2:3: unknown key 'rtmp.max_conections'" % five,
+            "%s:4:11: http.listen: 'localhost' is not a listen address" % five,
+            "%s:5:12: http.threads: expected an integer" % five,
+            "%s:7:20: hls.segment_seconds: must be from 500ms to 30s, got 45s" % five,
+            "%s:11:11: streams: duplicate stream name 'show' (first at line 9)" % five,
+            "%s: 5 errors" % five]
+    check(len(lines) == len(want) and all(l.startswith(w) for l, w in zip(lines, want)),
+          "five mistakes, expected\n%s\ngot\n%s" % ("\n".join(want), r.stderr))
+    check("abcdefgh" not in r.stderr, "a stream key appears in the output")
+    r = onair(binary, "--config", five)
+    check(r.returncode != 0 and r.stderr.count("\n") == 6 and "not starting" in r.stderr,
+          "start-up must list every error and refuse: %r" % r.stderr)
+
+    r = onair(binary, "--config-reference")
+    check(r.returncode == 0 and "| `hls.segment_seconds` | `2s` |" in r.stdout,
+          "--config-reference: %r" % r.stdout[:300])
+
     r = onair(binary, "--check-config", os.path.join(d, "missing.yaml"))
     check(r.returncode != 0 and "missing.yaml" in r.stderr, "missing file: %r" % r.stderr)
 

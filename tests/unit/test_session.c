@@ -736,6 +736,62 @@ out:
     store_free(st);
 }
 
+/* A stand-in for the server's key check: one key, "s3cret-key", publishes as "townhall". */
+static int fake_authorize(void *arg, const char *key, struct rtmp_publish_grant *out)
+{
+    int *calls = arg;
+
+    ++*calls;
+    memset(out, 0, sizeof(*out));
+    snprintf(out->fingerprint, sizeof(out->fingerprint), "%s", key[0] ? "fp-test" : "");
+    if (strcmp(key, "s3cret-key") != 0)
+        return -EACCES;
+    snprintf(out->name, sizeof(out->name), "townhall");
+    out->keyed = true;
+    out->key_sha256[0] = 0xab;
+    return 0;
+}
+
+static void test_stream_keys(void)
+{
+    struct rtmp_session_params p = params;
+    struct store *st = store_new();
+    struct client c;
+    int calls = 0;
+
+    p.authorize = fake_authorize;
+    p.authorize_arg = &calls;
+
+    /* A wrong key: -EACCES (the server delays the close), BadName on the stream. */
+    memset(&c, 0, sizeof(c));
+    c.out_chunk_size = 128;
+    CHECK_EQ_INT(rtmp_session_new(&p, st, 8, "192.0.2.9:4000", &c.s), 0);
+    rtmp_chunk_reader_init(&c.rd, &(struct rtmp_chunk_limits){1 << 24, 1 << 24, 64});
+    publish(&c, "wrong-key?x=1");
+    CHECK_EQ_INT(c.last_rc, -EACCES);
+    CHECK_EQ_INT(calls, 1);
+    check_status(&c, "onStatus", 0, "error", "NetStream.Publish.BadName", 1);
+    CHECK(rtmp_session_grant(c.s) == NULL);
+    CHECK_EQ_INT(store_live_count(st), 0);
+    client_free(&c);
+
+    /* The right key (with a query, as some encoders send): the public name is used. */
+    memset(&c, 0, sizeof(c));
+    c.out_chunk_size = 128;
+    CHECK_EQ_INT(rtmp_session_new(&p, st, 9, "192.0.2.9:4001", &c.s), 0);
+    rtmp_chunk_reader_init(&c.rd, &(struct rtmp_chunk_limits){1 << 24, 1 << 24, 64});
+    publish(&c, "s3cret-key?obs=1");
+    CHECK_EQ_INT(c.last_rc, 0);
+    check_status(&c, "onStatus", 0, "status", "NetStream.Publish.Start", 1);
+    CHECK(rtmp_session_grant(c.s) != NULL && rtmp_session_grant(c.s)->keyed);
+    CHECK_EQ_STR(rtmp_session_label(c.s), "rtmp[9] 192.0.2.9:4001 live/townhall");
+    CHECK(strstr(rtmp_session_label(c.s), "s3cret") == NULL);
+    CHECK_EQ_INT(store_live_count(st), 1);
+    client_free(&c);
+    CHECK_EQ_INT(store_live_count(st), 0);
+    store_free(st);
+}
+
 int main(void)
 {
     log_set_level(LOG_WARN);
@@ -746,5 +802,6 @@ int main(void)
     RUN(test_refusals);
     RUN(test_unsupported_codecs);
     RUN(test_media);
+    RUN(test_stream_keys);
     return harness_done();
 }
