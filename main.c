@@ -574,7 +574,7 @@ int main(int argc, char **argv)
         }
     } else if (cfg_load(app.config_path, (struct cfg **)&app.cfg, &errs) < 0) {
         fputs(cfg_errors_str(&errs), stderr);
-        fprintf(stderr, "%s: %d error%s; not starting\n", app.config_path, errs.count,
+        fprintf(stderr, "%s: %d error%s; start-up failed\n", app.config_path, errs.count,
                 errs.count == 1 ? "" : "s");
         cfg_errors_reset(&errs);
         return 1;

@@ -81,7 +81,7 @@ def main(binary):
           "five mistakes, expected\n%s\ngot\n%s" % ("\n".join(want), r.stderr))
     check("abcdefgh" not in r.stderr, "a stream key appears in the output")
     r = onair(binary, "--config", five)
-    check(r.returncode != 0 and r.stderr.count("\n") == 6 and "not starting" in r.stderr,
+    check(r.returncode != 0 and r.stderr.count("\n") == 6 and "start-up failed" in r.stderr,
           "start-up must list every error and refuse: %r" % r.stderr)
 
     r = onair(binary, "--config-reference")
