@@ -1016,8 +1016,11 @@ void http_server_retire(struct http_server *srv, int max_wait_ms)
                 MHD_get_daemon_info(srv->daemons[i], MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
             open += info ? info->num_connections : 0;
         }
-        if (open == 0 || waited >= max_wait_ms)
+        if (open == 0 || waited >= max_wait_ms) {
+            log_info(MOD, "old server on port %d closed; %u connection%s still open after %d ms "
+                          "closed with it", srv->port, open, open == 1 ? "" : "s", waited);
             break;
+        }
         usleep(50 * 1000);
         waited += 50;
     }
