@@ -3,20 +3,21 @@
 # pre-encoded once and published in real time (ffmpeg -re -c copy, looped), and
 #   (a) how long after a part is complete its blocking reload is answered,
 #       for part targets 0.2, 0.333 and 0.5 s (scripts/bench_latency.py parts);
-#   (b) hls.js's latency in headless Chromium for the same part targets, next
-#       to the same player on onair's standard HLS and on nginx-rtmp's HLS
-#       (2 s and 1 s fragments) measured in the same run
+#   (b) hls.js's latency in headless Chromium for the same part targets (and
+#       at 0.333 s once more with hls.js allowed to play faster to reach its
+#       target), next to the same player on onair's standard HLS and on
+#       nginx-rtmp's HLS (2 s and 1 s fragments) measured in the same run
 #       (scripts/bench_latency_viewer.js);
 #   (c) 10,000 blocking reloads held at once: server RSS, CPU and threads
 #       before and while they wait, and how fast they are all answered
 #       (scripts/bench_latency.py held).
-# Each measurement lasts SECONDS (default 60); the whole run about 13 x that.
+# Each measurement lasts SECONDS (default 60); the whole run about 15 x that.
 # Run it under the shared CPU lock: flock /tmp/onair-cpu.lock scripts/bench-latency.sh 60
 # Usage: scripts/bench-latency.sh [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-60}
-WARMUP=4         # s of playback before hls.js is sampled (it settles its latency)
+WARMUP=6         # s of playback before hls.js is sampled (it settles its latency)
 SESSIONS=$(((${DUR%.*} + 14) / 15)) # fresh hls.js starts per configuration
 HELD=10000
 MEDIA_SECONDS=30 # the FLV is looped
@@ -120,6 +121,8 @@ for part in 0.2 0.333 0.5; do
   python3 scripts/bench_latency.py parts "$base" "$DUR" "$res/parts-$part.json"
   viewer "$base/index.m3u8" "http://127.0.0.1:$HP/static/hls.min.js" ll "view-$part.json" pdt
   if [[ $part == 0.333 ]]; then
+    echo "bench-latency: onair, hls.part_seconds $part: hls.js with maxLiveSyncPlaybackRate 1.5 for ${DUR} s"
+    viewer "$base/index.m3u8" "http://127.0.0.1:$HP/static/hls.min.js" llrate "view-$part-rate.json" pdt
     echo "bench-latency: onair, hls.part_seconds $part: $HELD blocking reloads held at once"
     python3 scripts/bench_latency.py held "$base" "$HELD" "$ONAIR" "$res/held.json"
   fi

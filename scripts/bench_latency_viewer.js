@@ -10,7 +10,7 @@
 //     or, with CLOCK=name, - the fragment's creation time in ms taken from its
 //     name (nginx-rtmp's hls_fragment_naming system, which writes no PDT);
 // and counts stalls ('waiting' events). Prints one JSON object.
-// usage: node bench_latency_viewer.js PLAYLIST_URL HLSJS_URL ll|std SECONDS WARMUP_SECONDS
+// usage: node bench_latency_viewer.js PLAYLIST_URL HLSJS_URL ll|llrate|std SECONDS WARMUP_SECONDS
 //        SESSIONS [pdt|name]
 const { chromium } = require('playwright-core');
 const fs = require('fs');
@@ -19,6 +19,16 @@ const path = require('path');
 
 const [url, hlsjs, mode, seconds, warmup, sessions, clock] = [process.argv[2], process.argv[3],
   process.argv[4], +process.argv[5], +process.argv[6], +process.argv[7], process.argv[8] || 'pdt'];
+
+// The player's settings: ll as on onair's viewer page; llrate also lets hls.js
+// play up to 1.5x to reach its target latency (it never does by default);
+// std is standard HLS (3 target durations from the edge).
+const HLS_CONFIG = {
+  ll: { lowLatencyMode: true },
+  llrate: { lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.5 },
+  std: { lowLatencyMode: false },
+};
+if (!HLS_CONFIG[mode]) throw new Error('mode: ll, llrate or std');
 
 function quantiles(xs) {
   const s = [...xs].sort((a, b) => a - b);
@@ -33,8 +43,7 @@ const page = `<!doctype html><meta charset="utf-8"><title>latency bench</title>
 window.bench = { samples: [], stalls: 0, fatal: [], nonfatal: 0, measuring: false,
                  playing: false, frag: null };
 const v = document.getElementById('v');
-const hls = window.hls = new Hls(${JSON.stringify(mode === 'll' ? { lowLatencyMode: true }
-                                                                  : { lowLatencyMode: false })});
+const hls = window.hls = new Hls(${JSON.stringify(HLS_CONFIG[mode])});
 hls.on(Hls.Events.ERROR, (e, d) => {
   if (d.fatal) bench.fatal.push(d.type + '/' + d.details); else bench.nonfatal++;
 });
