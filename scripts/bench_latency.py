@@ -367,8 +367,8 @@ def cmd_report(d):
           "(33 ms), which every part waits for by design. Median / p95.")
     print()
     print("| part target | segment-end parts: vs the server's PDT stamp of that frame "
-          "(+-1 ms) | every part: vs PDT + durations of the parts before (+-15 ms, "
-          "ffmpeg -re pacing) |")
+          "(+-1 ms) | every part: vs PDT + durations of the parts before (ffmpeg -re "
+          "pacing noise, below) |")
     print("|---|---|---|")
     errs = []
     for p in ("0.2", "0.333", "0.5"):
@@ -386,7 +386,7 @@ def cmd_report(d):
     print("(b) Latency of hls.js in headless Chromium: hls.latency (hls.js's own estimate) and "
           "wall clock - PROGRAM-DATE-TIME of the playing frame (hls.playingDate; the PDT is "
           "when the frame reached the server). hls.js picks its distance from the live edge "
-          "when it starts, so each row pools %s fresh starts. Median / p95." %
+          "when it starts, so each row pools the samples of %s fresh starts. Median / p95." %
           meta.get("sessions", "?"))
     print()
     print("| server, playlist | hls.js | hls.latency | wall clock - PDT | "
@@ -437,9 +437,9 @@ def cmd_report(d):
         print("Opening them took %.1f s and %.2f s of server CPU, answering them %.2f s; all "
               "%d answered 200. Answers reached the client %.1f ms (first), %.1f ms (median) "
               "and %.1f ms (last) after the keyframe that cuts the part reached the server "
-              "(estimated: PDT + duration of the segment before, +-15 ms): %.0f ms from the "
-              "first answer to the last. The ingest thread, which wakes the waiters, stamped "
-              "the next segment's PDT %.0f ms after the first answer." % (
+              "(estimated as in (a): PDT + duration of the segment before): %.0f ms from the "
+              "first answer to the last. The next segment's PDT, stamped by the ingest thread "
+              "after it has woken the waiters, is %+.0f ms from the first answer." % (
                   r["connect_s"], r["connect_cpu_s"], r["release_cpu_s"], r["count"],
                   r["first_ms"], r["median_ms"], r["last_ms"], r["spread_ms"],
                   r["next_pdt_after_first_ms"]))
