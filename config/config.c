@@ -62,6 +62,7 @@ enum cfg_type {
 enum cfg_flags {
     CF_ZERO_OK = 1 << 0,  /* 0 is allowed besides [MIN, MAX] ("off") */
     CF_READABLE = 1 << 1, /* a path that cfg_load checks is a readable file (if not "") */
+    CF_URL = 1 << 2,      /* an http:// or https:// URL (if not "") */
 };
 
 struct cfg_key {
@@ -124,6 +125,22 @@ static const struct cfg_key keys[] = {
      "restart (PART-TARGET is fixed for a running server)", "LL-HLS part target duration; 0 turns LL-HLS off"},
     {"hls.window_segments", CT_INT, OFF(hls_window_segments), "6", 2, 100, NULL, 0,
      "from each stream's next segment", "segments listed in the live playlist"},
+    {"hooks.on_publish", CT_STRING, OFF(hooks_on_publish), "", 0, 0, NULL, CF_URL,
+     "publishes from then on",
+     "`http://` or `https://` URL POSTed a JSON body (`event`, `app`, `name`, `key`, `query`, "
+     "`addr`, `id`) before a publish starts: 2xx allows, anything else refuses; empty = off"},
+    {"hooks.on_live", CT_STRING, OFF(hooks_on_live), "", 0, 0, NULL, CF_URL,
+     "notifications from then on",
+     "URL told (POST, JSON `event`, `app`, `name`, `addr`, `id`) when a stream goes live; "
+     "retried with backoff; empty = off"},
+    {"hooks.on_end", CT_STRING, OFF(hooks_on_end), "", 0, 0, NULL, CF_URL,
+     "notifications from then on", "URL told when a stream ends, as `hooks.on_live`"},
+    {"hooks.timeout", CT_DURATION, OFF(hooks_timeout), "3s", 0.1, 8, NULL, 0,
+     "requests from then on", "how long a hook request may take, connecting included"},
+    {"hooks.on_failure", CT_ENUM, OFF(hooks_on_failure), "refuse", 0, 0, "refuse|allow", 0,
+     "publishes from then on",
+     "what a publish gets when `on_publish` times out or cannot be reached (an answer other "
+     "than 2xx always refuses)"},
     {"log.level", CT_ENUM, OFF(log_level), "info", 0, 0, "error|warn|info|debug", 0, "live",
      "most verbose level printed"},
     {"process.pid_file", CT_STRING, OFF(process_pid_file), "", 0, 0, NULL, 0, "restart",
@@ -447,6 +464,11 @@ static int set_value(const struct cfg_key *k, struct cfg *c, const char *text, s
             char list[CFG_STR_MAX];
             choice_list(k, list, sizeof(list));
             snprintf(why, whylen, "%s: must be one of %s, got '%s'", k->key, list, q);
+            return -EINVAL;
+        }
+        if ((k->flags & CF_URL) && len && strncmp(text, "http://", 7) &&
+            strncmp(text, "https://", 8)) {
+            snprintf(why, whylen, "%s: '%s' is not an http:// or https:// URL", k->key, q);
             return -EINVAL;
         }
         if (k->type == CT_LISTEN && cfg_split_listen(text, NULL, 0, NULL) < 0) {

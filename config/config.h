@@ -57,6 +57,12 @@ struct cfg {
     double hls_segment_seconds;      /* target; cut on keyframes */
     double hls_part_seconds;         /* LL-HLS part target; 0 = LL-HLS off */
     int hls_window_segments;         /* live playlist length */
+    /* hooks: */
+    char hooks_on_publish[CFG_STR_MAX]; /* http(s) URL asked before a publish; "" = off */
+    char hooks_on_live[CFG_STR_MAX];    /* told when a stream goes live; "" = off */
+    char hooks_on_end[CFG_STR_MAX];     /* told when a stream ends; "" = off */
+    double hooks_timeout;               /* seconds, per request */
+    char hooks_on_failure[CFG_STR_MAX]; /* "refuse" / "allow": on_publish down or slow */
     /* log: */
     char log_level[CFG_STR_MAX];     /* error, warn, info, debug */
     /* process: */

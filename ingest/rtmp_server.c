@@ -29,6 +29,7 @@
 
 #include "../config/config.h"
 #include "../segmenter/segmenter.h"
+#include "hooks_internal.h"
 #include "ingest.h"
 #include "session_internal.h"
 
@@ -49,6 +50,10 @@ struct conn {
     struct event *timer; /* setup deadline, refusal delay, then linger deadline */
     struct rtmp_session *sess;
     enum conn_phase phase;
+    char peer[64];
+    unsigned id;
+    struct hook_req *hook; /* the on_publish request the session waits for */
+    char live_name[CFG_NAME_MAX]; /* stream on_live was sent for; "" = none */
 };
 
 #define RTMP_MAX_LISTENERS 8
@@ -68,6 +73,7 @@ struct rtmp_server {
     struct event *accept_retry;
     struct rtmp_session_params params; /* for new connections */
     struct conn *conns;
+    struct hooks *hooks;
     int nconns;
     unsigned next_id;
 };
@@ -76,6 +82,8 @@ static void conn_event(struct bufferevent *bev, short what, void *arg);
 static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
                       int socklen, void *arg);
 static int authorize(void *arg, const char *key, struct rtmp_publish_grant *out);
+static void conn_hooks_end(struct conn *c);
+static int conn_hooks(struct conn *c);
 
 static void conn_free(struct conn *c)
 {
@@ -88,6 +96,8 @@ static void conn_free(struct conn *c)
     if (c->next)
         c->next->prev = c->prev;
     srv->nconns--;
+    hooks_cancel(c->hook);
+    conn_hooks_end(c);
     rtmp_session_free(c->sess); /* ends the stream */
     if (c->timer)
         event_free(c->timer);
@@ -134,6 +144,8 @@ static void conn_close_soon(struct conn *c)
     struct timeval tv = {FLUSH_TIMEOUT_S, 0};
 
     c->phase = CONN_FLUSHING;
+    hooks_cancel(c->hook);
+    c->hook = NULL;
     evtimer_del(c->timer);
     bufferevent_disable(c->bev, EV_READ);
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
@@ -161,6 +173,107 @@ static int conn_flush(struct conn *c)
     return 0;
 }
 
+/*
+ * After the session moved (RC from it): a refused publish waits out the
+ * refusal delay, an error closes once the replies are out, else flush.
+ */
+static void conn_after(struct conn *c, int rc)
+{
+    if (rc == -EACCES) {
+        /*
+         * A refused stream key: the error reply waits in the session's
+         * out-buffer while the peer waits on a timer (never the loop).
+         */
+        struct timeval tv = {REFUSED_KEY_DELAY_MS / 1000, (REFUSED_KEY_DELAY_MS % 1000) * 1000};
+
+        c->phase = CONN_REFUSING;
+        hooks_cancel(c->hook);
+        c->hook = NULL;
+        bufferevent_disable(c->bev, EV_READ);
+        bufferevent_set_timeouts(c->bev, NULL, NULL);
+        evtimer_del(c->timer);
+        evtimer_add(c->timer, &tv);
+        return;
+    }
+    if (conn_flush(c) < 0) {
+        conn_free(c);
+        return;
+    }
+    if (rc < 0)
+        conn_close_soon(c); /* the session logged why */
+}
+
+/* ---- webhooks (hooks.c) -------------------------------------------------------- */
+
+static void hook_info(struct conn *c, const char *name, struct hooks_publish_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    info->id = c->id;
+    info->app = c->srv->params.app;
+    info->name = name;
+    info->addr = c->peer;
+    info->key = "";
+    info->query = "";
+}
+
+/* on_end for the stream C told on_live about, once. */
+static void conn_hooks_end(struct conn *c)
+{
+    struct hooks_publish_info info;
+
+    if (!c->live_name[0])
+        return;
+    hook_info(c, c->live_name, &info);
+    hooks_notify(c->srv->hooks, false, &info);
+    c->live_name[0] = '\0';
+}
+
+/* hooks_publish_cb: the on_publish verdict for the session waiting on it. */
+static void conn_hook_done(void *arg, bool allow, const char *why)
+{
+    struct conn *c = arg;
+    int rc;
+
+    c->hook = NULL;
+    rc = rtmp_session_authorized(c->sess, allow, why);
+    if (rc == 0)
+        rc = conn_hooks(c);
+    conn_after(c, rc);
+}
+
+/*
+ * The webhooks a session's new state calls for: on_publish for a publish
+ * waiting in AUTHORIZING, on_live / on_end when publishing starts / stops.
+ * Returns 0 or a negative errno (logged, the publish refused).
+ */
+static int conn_hooks(struct conn *c)
+{
+    enum rtmp_session_state st = rtmp_session_state(c->sess);
+    const char *pending = rtmp_session_pending_key(c->sess);
+    struct hooks_publish_info info;
+
+    if (st == RTMP_SESS_AUTHORIZING && pending && !c->hook) {
+        size_t cut = strcspn(pending, "?");
+        char key[256];
+
+        snprintf(key, sizeof(key), "%.*s", (int)cut, pending);
+        hook_info(c, rtmp_session_grant(c->sess)->name, &info);
+        info.key = key;
+        info.query = pending[cut] ? pending + cut + 1 : "";
+        if (hooks_publish(c->srv->hooks, &info, conn_hook_done, c, &c->hook) < 0)
+            return rtmp_session_authorized(c->sess, false, "cannot start the on_publish request");
+        return 0;
+    }
+    if (st != RTMP_SESS_PUBLISHING && c->live_name[0])
+        conn_hooks_end(c);
+    if (st == RTMP_SESS_PUBLISHING && !c->live_name[0]) {
+        snprintf(c->live_name, sizeof(c->live_name), "%s", rtmp_session_grant(c->sess)->name);
+        hook_info(c, c->live_name, &info);
+        hooks_notify(c->srv->hooks, true, &info);
+    }
+    return 0;
+}
+
 static void conn_read(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
@@ -180,26 +293,9 @@ static void conn_read(struct bufferevent *bev, void *arg)
         }
         evbuffer_drain(in, rc == 0 ? used : evbuffer_get_length(in));
     }
-    if (rc == -EACCES) {
-        /*
-         * A refused stream key: the error reply waits in the session's
-         * out-buffer while the peer waits on a timer (never the loop).
-         */
-        struct timeval tv = {REFUSED_KEY_DELAY_MS / 1000, (REFUSED_KEY_DELAY_MS % 1000) * 1000};
-
-        c->phase = CONN_REFUSING;
-        bufferevent_disable(c->bev, EV_READ);
-        bufferevent_set_timeouts(c->bev, NULL, NULL);
-        evtimer_del(c->timer);
-        evtimer_add(c->timer, &tv);
-        return;
-    }
-    if (conn_flush(c) < 0) {
-        conn_free(c);
-        return;
-    }
-    if (rc < 0)
-        conn_close_soon(c); /* the session logged why */
+    if (rc == 0)
+        rc = conn_hooks(c);
+    conn_after(c, rc);
 }
 
 static void conn_event(struct bufferevent *bev, short what, void *arg)
@@ -314,6 +410,8 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
     if (!c)
         goto fail;
     c->srv = srv;
+    snprintf(c->peer, sizeof(c->peer), "%s", peer);
+    c->id = id;
     if (rtmp_session_new(&srv->params, srv->store, id, peer, &c->sess) < 0)
         goto fail;
     c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -474,12 +572,24 @@ static void set_params(struct rtmp_server *srv, const struct cfg *c)
     srv->params.seg.part_ms = (int)(c->hls_part_seconds * 1000.0 + 0.5);
     srv->params.authorize = authorize;
     srv->params.authorize_arg = srv;
+    srv->params.hold_publish = c->hooks_on_publish[0] != '\0';
+}
+
+static void set_hooks_params(struct hooks_params *hp, const struct cfg *c)
+{
+    memset(hp, 0, sizeof(*hp));
+    snprintf(hp->on_publish, sizeof(hp->on_publish), "%s", c->hooks_on_publish);
+    snprintf(hp->on_live, sizeof(hp->on_live), "%s", c->hooks_on_live);
+    snprintf(hp->on_end, sizeof(hp->on_end), "%s", c->hooks_on_end);
+    hp->timeout_ms = (int)(c->hooks_timeout * 1000.0 + 0.5);
+    hp->fail_open = strcmp(c->hooks_on_failure, "allow") == 0;
 }
 
 int rtmp_server_new(struct event_base *base, const struct cfg *cfg, struct store *st,
                     struct rtmp_server **out)
 {
     struct rtmp_server *srv = NULL;
+    struct hooks_params hp;
     int rc;
 
     *out = NULL;
@@ -490,6 +600,9 @@ int rtmp_server_new(struct event_base *base, const struct cfg *cfg, struct store
     srv->cfg = cfg_ref(cfg);
     srv->store = st;
     set_params(srv, cfg);
+    set_hooks_params(&hp, cfg);
+    if ((rc = hooks_new(base, &hp, &srv->hooks)) < 0)
+        goto fail;
     srv->accept_retry = evtimer_new(base, accept_retry, srv);
     if (!srv->accept_retry) {
         rc = -ENOMEM;
@@ -537,6 +650,7 @@ static const char *publish_revoked(const struct cfg *next, const struct rtmp_pub
 int rtmp_server_reconfigure(struct rtmp_server *srv, const struct cfg *next)
 {
     struct conn *c, *after;
+    struct hooks_params hp;
     int rc;
 
     if (strcmp(next->rtmp_listen, srv->cfg->rtmp_listen) != 0) {
@@ -553,6 +667,8 @@ int rtmp_server_reconfigure(struct rtmp_server *srv, const struct cfg *next)
     cfg_unref(srv->cfg);
     srv->cfg = cfg_ref(next);
     set_params(srv, next);
+    set_hooks_params(&hp, next);
+    hooks_set_params(srv->hooks, &hp);
     for (c = srv->conns; c; c = after) {
         const struct rtmp_publish_grant *g;
         const char *why;
@@ -581,6 +697,7 @@ void rtmp_server_free(struct rtmp_server *srv)
     while (srv->conns)
         conn_free(srv->conns);
     listeners_close(&srv->lis);
+    hooks_free(srv->hooks);
     if (srv->accept_retry)
         event_free(srv->accept_retry);
     cfg_unref(srv->cfg);

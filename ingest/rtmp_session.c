@@ -59,6 +59,8 @@ const char *rtmp_session_state_str(enum rtmp_session_state s)
         return "connecting";
     case RTMP_SESS_CONNECTED:
         return "connected";
+    case RTMP_SESS_AUTHORIZING:
+        return "authorizing";
     case RTMP_SESS_PUBLISHING:
         return "publishing";
     case RTMP_SESS_CLOSED:
@@ -365,33 +367,13 @@ static int grant_publish(struct rtmp_session *s, uint32_t msid, const char *key)
     return 0;
 }
 
-static int cmd_publish(struct rtmp_session *s, const struct rtmp_msg *m, double txn,
-                       const struct amf_value *args, size_t nargs)
+/* Opens the granted stream and tells the client: the publish starts. */
+static int start_publish(struct rtmp_session *s, uint32_t msid, const char *type)
 {
-    const char *name = arg_str(args, nargs, 1), *type = arg_str(args, nargs, 2);
-    char key[RTMP_SESSION_NAME_MAX_LEN], desc[RTMP_SESSION_NAME_MAX_LEN + 96], l2[32];
-    uint32_t msid = m->stream_id ? m->stream_id : STREAM_ID;
-    const char *pub;
+    char desc[RTMP_SESSION_NAME_MAX_LEN + 96], l2[32];
+    const char *pub = s->grant.name;
     int rc;
 
-    (void)txn;
-    if (s->state == RTMP_SESS_PUBLISHING) {
-        log_warn(s->label, "second publish on one connection; closing");
-        return rtmp_session_publish_error(s, msid, "NetStream.Publish.BadName",
-                                          "already publishing on this connection", -EPROTO);
-    }
-    if (!name || strlen(name) >= sizeof(key)) {
-        log_warn(s->label, "publish without a usable stream name; closing");
-        return rtmp_session_publish_error(s, msid, "NetStream.Publish.BadName",
-                                          "invalid stream name", -EINVAL);
-    }
-    memcpy(key, name, strlen(name) + 1);
-    key[strcspn(key, "?")] = 0; /* "name?key=..." */
-    rc = grant_publish(s, msid, key);
-    memset(key, 0, sizeof(key));
-    if (rc < 0)
-        return rc;
-    pub = s->grant.name;
     rc = seg_stream_open(s->store, pub, &s->p.seg, &s->stream);
     if (rc == -EBUSY) {
         log_warn(s->label, "publish: stream %s/%s is already being published; closing", s->p.app,
@@ -414,16 +396,78 @@ static int cmd_publish(struct rtmp_session *s, const struct rtmp_msg *m, double 
     rtmp_chunk_set_max_message(&s->rd, s->p.max_message_bytes);
     if (s->grant.keyed)
         log_info(s->label, "publishing (type %s, stream key %s)",
-                 rtmp_session_loggable(type ? type : "live", l2, sizeof(l2)),
-                 s->grant.fingerprint);
+                 rtmp_session_loggable(type, l2, sizeof(l2)), s->grant.fingerprint);
     else
-        log_info(s->label, "publishing (type %s)",
-                 rtmp_session_loggable(type ? type : "live", l2, sizeof(l2)));
+        log_info(s->label, "publishing (type %s)", rtmp_session_loggable(type, l2, sizeof(l2)));
 
     snprintf(desc, sizeof(desc), "%s is now published.", pub);
     if ((rc = send_user_control(s, UC_STREAM_BEGIN, msid)) < 0)
         return rc;
     return send_status(s, "onStatus", 0, msid, "status", "NetStream.Publish.Start", desc);
+}
+
+static int cmd_publish(struct rtmp_session *s, const struct rtmp_msg *m, double txn,
+                       const struct amf_value *args, size_t nargs)
+{
+    const char *name = arg_str(args, nargs, 1), *type = arg_str(args, nargs, 2);
+    char key[RTMP_SESSION_NAME_MAX_LEN];
+    uint32_t msid = m->stream_id ? m->stream_id : STREAM_ID;
+    int rc;
+
+    (void)txn;
+    if (s->state == RTMP_SESS_PUBLISHING || s->state == RTMP_SESS_AUTHORIZING) {
+        log_warn(s->label, "second publish on one connection; closing");
+        return rtmp_session_publish_error(s, msid, "NetStream.Publish.BadName",
+                                          "already publishing on this connection", -EPROTO);
+    }
+    if (!name || strlen(name) >= sizeof(key)) {
+        log_warn(s->label, "publish without a usable stream name; closing");
+        return rtmp_session_publish_error(s, msid, "NetStream.Publish.BadName",
+                                          "invalid stream name", -EINVAL);
+    }
+    memcpy(key, name, strlen(name) + 1);
+    key[strcspn(key, "?")] = 0; /* "name?key=..." */
+    rc = grant_publish(s, msid, key);
+    memset(key, 0, sizeof(key));
+    if (rc < 0)
+        return rc;
+    if (s->p.hold_publish) {
+        /* The server asks the on_publish hook and calls rtmp_session_authorized. */
+        snprintf(s->pending_key, sizeof(s->pending_key), "%s", name);
+        snprintf(s->pending_type, sizeof(s->pending_type), "%s", type ? type : "live");
+        s->msid = msid;
+        s->state = RTMP_SESS_AUTHORIZING;
+        log_info(s->label, "publish of %s/%s waits for the on_publish hook", s->p.app,
+                 s->grant.name);
+        return 0;
+    }
+    return start_publish(s, msid, type ? type : "live");
+}
+
+const char *rtmp_session_pending_key(const struct rtmp_session *s)
+{
+    return s->state == RTMP_SESS_AUTHORIZING ? s->pending_key : NULL;
+}
+
+int rtmp_session_authorized(struct rtmp_session *s, bool allow, const char *why)
+{
+    int rc;
+
+    if (s->state != RTMP_SESS_AUTHORIZING)
+        return -EINVAL;
+    memset(s->pending_key, 0, sizeof(s->pending_key));
+    s->state = RTMP_SESS_CONNECTED;
+    if (allow) {
+        log_info(s->label, "publish of %s allowed: %s", s->grant.name, why);
+        rc = start_publish(s, s->msid, s->pending_type);
+    } else {
+        log_warn(s->label, "publish of %s refused: %s; closing", s->grant.name, why);
+        rc = rtmp_session_publish_error(s, s->msid, "NetStream.Publish.Rejected",
+                                        "Publishing refused by the server.", -EACCES);
+    }
+    if (rc < 0)
+        s->state = RTMP_SESS_CLOSED;
+    return rc;
 }
 
 static int cmd_fcunpublish(struct rtmp_session *s, const struct rtmp_msg *m, double txn,
@@ -689,7 +733,8 @@ enum rtmp_session_state rtmp_session_state(const struct rtmp_session *s)
 
 const struct rtmp_publish_grant *rtmp_session_grant(const struct rtmp_session *s)
 {
-    return s->state == RTMP_SESS_PUBLISHING ? &s->grant : NULL;
+    return s->state == RTMP_SESS_PUBLISHING || s->state == RTMP_SESS_AUTHORIZING ? &s->grant
+                                                                          : NULL;
 }
 
 void rtmp_session_set_seg_params(struct rtmp_session *s, const struct seg_params *p)

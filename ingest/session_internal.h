@@ -29,6 +29,7 @@ enum rtmp_session_state {
     RTMP_SESS_HANDSHAKE,  /* waiting for C0+C1 / C2 */
     RTMP_SESS_CONNECTING, /* handshake done, waiting for `connect` */
     RTMP_SESS_CONNECTED,  /* connected, not publishing */
+    RTMP_SESS_AUTHORIZING, /* publish granted, waiting for rtmp_session_authorized */
     RTMP_SESS_PUBLISHING, /* a seg_stream is open */
     RTMP_SESS_CLOSED,     /* error or refusal: flush the out-buffer and close */
 };
@@ -58,6 +59,7 @@ struct rtmp_session_params {
     struct seg_params seg;
     rtmp_authorize_fn authorize; /* NULL: any valid name publishes under itself */
     void *authorize_arg;
+    bool hold_publish; /* a granted publish waits in AUTHORIZING (the on_publish hook) */
 };
 
 /* Stricter limits before publish: commands and control messages are small. */
@@ -94,8 +96,23 @@ struct bytes *rtmp_session_out(struct rtmp_session *s);
 
 enum rtmp_session_state rtmp_session_state(const struct rtmp_session *s);
 
-/* The grant of a publishing session (NULL before publish); borrowed. */
+/* The grant of a publishing or authorizing session (else NULL); borrowed. */
 const struct rtmp_publish_grant *rtmp_session_grant(const struct rtmp_session *s);
+
+/*
+ * What the client sent as the stream name of the publish waiting in
+ * AUTHORIZING (the key, with its query), or NULL in any other state. Borrowed
+ * until the next call on S. Never log it.
+ */
+const char *rtmp_session_pending_key(const struct rtmp_session *s);
+
+/*
+ * Ends the wait of a held publish (hold_publish): ALLOW starts it, else it is
+ * refused with onStatus NetStream.Publish.Rejected (WHY logged). Replies go to
+ * the out-buffer. Returns 0, -EACCES when refused, or another negative errno
+ * when the connection must be closed (logged); -EINVAL if S was not waiting.
+ */
+int rtmp_session_authorized(struct rtmp_session *s, bool allow, const char *why);
 
 /* A live reload's HLS timing, for the stream being published (if any) and later ones. */
 void rtmp_session_set_seg_params(struct rtmp_session *s, const struct seg_params *p);
@@ -136,6 +153,8 @@ struct rtmp_session {
     uint32_t msid; /* message stream id the publish came on */
     char name[RTMP_SESSION_NAME_MAX_LEN];
     struct rtmp_publish_grant grant;
+    char pending_key[RTMP_SESSION_NAME_MAX_LEN]; /* AUTHORIZING: the raw publish name */
+    char pending_type[32];
     struct seg_stream *stream;
     struct flv_ts_unwrap ts_video, ts_audio;
     bool metadata_seen;

@@ -11,7 +11,8 @@ want_test=0
 
 pkgs=(meson ninja-build pkg-config gcc libc6-dev
       libavformat-dev libavcodec-dev libavutil-dev libmicrohttpd-dev
-      libevent-dev libssl-dev libyaml-dev zlib1g-dev)
+      libevent-dev libssl-dev libyaml-dev zlib1g-dev
+      libcurl4-openssl-dev libjansson-dev)
 # Node.js may come from another repository (nodesource ships npm inside its
 # nodejs package): ask Debian for it only when the commands are missing.
 command -v node >/dev/null || pkgs+=(nodejs)

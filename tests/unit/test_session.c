@@ -792,6 +792,55 @@ static void test_stream_keys(void)
     store_free(st);
 }
 
+/* hold_publish: the publish waits in AUTHORIZING until the server's verdict. */
+static void test_held_publish(void)
+{
+    struct rtmp_session_params p = params;
+    struct store *st = store_new();
+    struct client c;
+
+    p.hold_publish = true;
+    for (int allow = 0; allow <= 1; allow++) {
+        memset(&c, 0, sizeof(c));
+        c.out_chunk_size = 128;
+        CHECK_EQ_INT(rtmp_session_new(&p, st, 10, "192.0.2.9:4002", &c.s), 0);
+        rtmp_chunk_reader_init(&c.rd, &(struct rtmp_chunk_limits){1 << 24, 1 << 24, 64});
+        publish(&c, "show?token=abc");
+        CHECK_EQ_INT(c.last_rc, 0);
+        CHECK_EQ_INT(rtmp_session_state(c.s), RTMP_SESS_AUTHORIZING);
+        CHECK(find_cmd(&c, "onStatus") == NULL); /* nothing said yet */
+        CHECK_EQ_STR(rtmp_session_pending_key(c.s), "show?token=abc");
+        CHECK_EQ_STR(rtmp_session_grant(c.s)->name, "show");
+        CHECK_EQ_INT(store_live_count(st), 0);
+        if (allow) {
+            CHECK_EQ_INT(rtmp_session_authorized(c.s, true, "test"), 0);
+            collect(&c);
+            check_status(&c, "onStatus", 0, "status", "NetStream.Publish.Start", 1);
+            CHECK_EQ_INT(rtmp_session_state(c.s), RTMP_SESS_PUBLISHING);
+            CHECK_EQ_INT(store_live_count(st), 1);
+        } else {
+            CHECK_EQ_INT(rtmp_session_authorized(c.s, false, "test"), -EACCES);
+            collect(&c);
+            check_status(&c, "onStatus", 0, "error", "NetStream.Publish.Rejected", 1);
+            CHECK_EQ_INT(rtmp_session_state(c.s), RTMP_SESS_CLOSED);
+            CHECK_EQ_INT(store_live_count(st), 0);
+        }
+        CHECK(rtmp_session_pending_key(c.s) == NULL);
+        CHECK_EQ_INT(rtmp_session_authorized(c.s, true, "again"), -EINVAL);
+        client_free(&c);
+    }
+    /* A second publish while the first waits is refused. */
+    memset(&c, 0, sizeof(c));
+    c.out_chunk_size = 128;
+    CHECK_EQ_INT(rtmp_session_new(&p, st, 11, "192.0.2.9:4003", &c.s), 0);
+    rtmp_chunk_reader_init(&c.rd, &(struct rtmp_chunk_limits){1 << 24, 1 << 24, 64});
+    publish(&c, "show");
+    CHECK_EQ_INT(send_cmd(&c, 1, "publish", 6, "other", "live"), -EPROTO);
+    client_free(&c);
+    CHECK_EQ_INT(store_live_count(st), 0);
+    store_free(st);
+}
+
 int main(void)
 {
     log_set_level(LOG_WARN);
@@ -803,5 +852,6 @@ int main(void)
     RUN(test_unsupported_codecs);
     RUN(test_media);
     RUN(test_stream_keys);
+    RUN(test_held_publish);
     return harness_done();
 }
