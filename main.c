@@ -31,6 +31,7 @@ static void usage(FILE *f)
             "usage: onair [--config FILE]\n"
             "       onair --check-config FILE\n"
             "       onair --reload --config FILE\n"
+            "       onair --config FILE sign NAME [--ttl 2h]\n"
             "       onair --version | --help\n"
             "\n"
             "Receives RTMP (OBS, ffmpeg, GStreamer) and serves it as HLS.\n"
@@ -41,6 +42,9 @@ static void usage(FILE *f)
             "      --config-reference   print the configuration reference (Markdown) and exit\n"
             "      --reload             validate --config FILE, then make the instance whose\n"
             "                           pid is in its process.pid_file reload it (SIGHUP)\n"
+            "      sign NAME [--ttl T]  print a signed playback link for stream NAME valid for T\n"
+            "                           (90s, 30m, 2h, 7d; default 2h), from --config's\n"
+            "                           http.signing_secret\n"
             "  -V, --version            print the version and exit\n"
             "  -h, --help               print this help and exit\n");
 }
@@ -515,6 +519,71 @@ static int print_reference(void)
     return rc == 0 ? 0 : 1;
 }
 
+/* Seconds in "90", "90s", "30m", "2h", "7d", or -1. */
+static long parse_ttl(const char *s)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+
+    if (end == s || v <= 0 || v > 100L * 365 * 86400)
+        return -1;
+    if (!*end || !strcmp(end, "s"))
+        return v;
+    if (!strcmp(end, "m"))
+        return v * 60;
+    if (!strcmp(end, "h"))
+        return v * 3600;
+    if (!strcmp(end, "d"))
+        return v * 86400;
+    return -1;
+}
+
+/* `onair --config FILE sign NAME --ttl T`: prints the link path; exit status. */
+static int sign_command(const char *path, const char *name, const char *ttl_text)
+{
+    struct cfg_errors errs = {0};
+    const struct cfg_stream *st;
+    struct cfg *c = NULL;
+    long ttl = parse_ttl(ttl_text);
+    char link[512], when[40];
+    int64_t exp;
+
+    if (ttl < 0) {
+        fprintf(stderr, "onair sign: --ttl '%s' is not a duration (90s, 30m, 2h, 7d)\n", ttl_text);
+        return 2;
+    }
+    if (!path) {
+        fprintf(stderr, "onair sign: needs --config FILE (the file with http.signing_secret)\n");
+        return 2;
+    }
+    if (cfg_load(path, &c, &errs) < 0) {
+        fputs(cfg_errors_str(&errs), stderr);
+        cfg_errors_reset(&errs);
+        return 1;
+    }
+    if (!c->http_signing_secret[0]) {
+        fprintf(stderr, "onair sign: %s sets no http.signing_secret\n", path);
+        cfg_unref(c);
+        return 1;
+    }
+    st = cfg_find_stream(c, name);
+    if (!st || !st->signed_playback)
+        fprintf(stderr, "onair sign: warning: stream %s is not listed with playback: signed; "
+                        "it plays without a signature\n", name);
+    exp = time_wall_ms() / 1000 + ttl;
+    if (!stream_name_valid(name) ||
+        http_sign_link(c->http_signing_secret, name, exp, link, sizeof(link)) < 0) {
+        fprintf(stderr, "onair sign: '%s' is not a stream name\n", name);
+        cfg_unref(c);
+        return 2;
+    }
+    cfg_unref(c);
+    time_iso8601(exp * 1000, when, sizeof(when));
+    printf("%s\n", link);
+    fprintf(stderr, "valid until %s; put your server's https://HOST:PORT in front\n", when);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -522,6 +591,7 @@ int main(int argc, char **argv)
         {"check-config", required_argument, NULL, 'k'},
         {"config-reference", no_argument, NULL, 'R'},
         {"reload", no_argument, NULL, 'r'},
+        {"ttl", required_argument, NULL, 't'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -529,6 +599,7 @@ int main(int argc, char **argv)
     struct app app = {0};
     const char *check = NULL;
     struct cfg_errors errs = {0};
+    const char *ttl = "2h";
     bool reload = false;
     int c, rc;
 
@@ -546,6 +617,9 @@ int main(int argc, char **argv)
         case 'r':
             reload = true;
             break;
+        case 't':
+            ttl = optarg;
+            break;
         case 'V':
             printf("onair %s\n", ONAIR_VERSION);
             return 0;
@@ -557,6 +631,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (optind + 2 == argc && !strcmp(argv[optind], "sign"))
+        return sign_command(app.config_path, argv[optind + 1], ttl);
     if (optind < argc) {
         fprintf(stderr, "onair: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);

@@ -63,6 +63,7 @@ enum cfg_flags {
     CF_ZERO_OK = 1 << 0,  /* 0 is allowed besides [MIN, MAX] ("off") */
     CF_READABLE = 1 << 1, /* a path that cfg_load checks is a readable file (if not "") */
     CF_URL = 1 << 2,      /* an http:// or https:// URL (if not "") */
+    CF_SECRET = 1 << 3,   /* never shown in messages or diffs */
 };
 
 struct cfg_key {
@@ -114,6 +115,10 @@ static const struct cfg_key keys[] = {
     {"http.playlist_max_age", CT_INT, OFF(http_playlist_max_age), "1", 0, 60, NULL, 0,
      "playlists rendered from then on",
      "seconds a cache may keep a live playlist (`Cache-Control: max-age`)"},
+    {"http.signing_secret", CT_STRING, OFF(http_signing_secret), "", 0, 0, NULL, CF_SECRET,
+     "live (links signed with the old secret stop working)",
+     "HMAC-SHA256 secret of signed playback links (streams with `playback: signed`); at least "
+     "16 characters; `onair sign NAME` makes links"},
     {"http.player_js", CT_STRING, OFF(http_player_js), "", 0, 0, NULL, CF_READABLE,
      "with the next `http.listen` change, else restart",
      "path of `hls.min.js` served at `/static/hls.min.js`; empty = the installed copy "
@@ -655,6 +660,14 @@ const struct cfg_stream *cfg_find_key(const struct cfg *c, const char *key, size
     return found;
 }
 
+const struct cfg_stream *cfg_find_stream(const struct cfg *c, const char *name)
+{
+    for (size_t i = 0; i < c->nstreams; i++)
+        if (!strcmp(c->streams[i].name, name))
+            return &c->streams[i];
+    return NULL;
+}
+
 /* ---- key lookup --------------------------------------------------------- */
 
 /* Edit distance, or SIZE_MAX for strings too long to be worth comparing. */
@@ -912,9 +925,9 @@ static int hex_digit(char ch)
 static bool walk_stream(struct walk *w, const yaml_node_t *item, struct cfg_stream *s,
                         struct stream_src *src)
 {
-    static const char *const fields[] = {"name", "key", "key_sha256"};
+    static const char *const fields[] = {"name", "key", "key_sha256", "playback"};
     yaml_node_pair_t *p;
-    bool ok = true, have_name = false, have_key = false, have_hash = false;
+    bool ok = true, have_name = false, have_key = false, have_hash = false, have_pb = false;
 
     memset(s, 0, sizeof(*s));
     memset(src, 0, sizeof(*src));
@@ -939,12 +952,13 @@ static bool walk_stream(struct walk *w, const yaml_node_t *item, struct cfg_stre
         if (f == ARRAY_SIZE(fields)) {
             if (best[0])
                 snprintf(hint, sizeof(hint), " (did you mean '%s'?)", best);
-            err_at(w, kn->start_mark, 0, "unknown key '%s' in a stream entry (name, key or "
-                                         "key_sha256)%s", name, hint);
+            err_at(w, kn->start_mark, 0, "unknown key '%s' in a stream entry (name, key, "
+                                         "key_sha256 or playback)%s", name, hint);
             ok = false;
             continue;
         }
-        if ((f == 0 && have_name) || (f == 1 && have_key) || (f == 2 && have_hash)) {
+        if ((f == 0 && have_name) || (f == 1 && have_key) || (f == 2 && have_hash) ||
+            (f == 3 && have_pb)) {
             err_at(w, kn->start_mark, 0, "duplicate key '%s' in a stream entry", name);
             ok = false;
             continue;
@@ -983,6 +997,18 @@ static bool walk_stream(struct walk *w, const yaml_node_t *item, struct cfg_stre
                 continue;
             }
             sha256(v, len, s->key_sha256);
+        } else if (f == 3) {
+            have_pb = true;
+            if (len == 6 && !memcmp(v, "public", 6)) {
+                s->signed_playback = false;
+            } else if (len == 6 && !memcmp(v, "signed", 6)) {
+                s->signed_playback = true;
+            } else {
+                err_at(w, vn->start_mark, 0, "streams: playback must be public or signed, got '%s'",
+                       q);
+                ok = false;
+                continue;
+            }
         } else {
             size_t i;
             have_hash = true;
@@ -1136,6 +1162,15 @@ static void check_consistency(struct walk *w)
     if (!w->at[pub].set && w->c->nstreams > 0)
         snprintf(w->c->publish_name, sizeof(w->c->publish_name), "keys");
     derive(w->c);
+    for (size_t i = 0; i < w->c->nstreams; i++) {
+        if (w->c->streams[i].signed_playback && strlen(w->c->http_signing_secret) < 16) {
+            err_at(w, w->src[i].name.key, 0,
+                   "streams: %s: playback: signed needs http.signing_secret (at least 16 "
+                   "characters)",
+                   w->c->streams[i].name);
+            break;
+        }
+    }
     /* With entries that failed to parse, that is already reported. */
     if (w->at[pub].set && w->c->publish == CFG_PUBLISH_KEYS && w->c->nstreams == 0 &&
         !w->bad_stream)
@@ -1440,7 +1475,11 @@ int cfg_diff(const struct cfg *old, const struct cfg *next, void (*fn)(void *arg
         format_value(k, next, b, sizeof(b));
         if (!strcmp(a, b))
             continue;
-        snprintf(line, sizeof(line), "%s %s -> %s", k->key, a[0] ? a : "\"\"", b[0] ? b : "\"\"");
+        if (k->flags & CF_SECRET)
+            snprintf(line, sizeof(line), "%s changed", k->key);
+        else
+            snprintf(line, sizeof(line), "%s %s -> %s", k->key, a[0] ? a : "\"\"",
+                     b[0] ? b : "\"\"");
         fn(arg, line);
         n++;
     }

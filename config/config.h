@@ -30,6 +30,7 @@ struct cfg_stream {
     char name[CFG_NAME_MAX];                  /* public: /live/NAME/ */
     uint8_t key_sha256[32];                   /* SHA-256 of the stream key */
     char fingerprint[CFG_FINGERPRINT_LEN + 1]; /* short, loggable, see cfg_key_fingerprint */
+    bool signed_playback;                     /* playback: signed (links need exp/sig) */
 };
 
 struct cfg {
@@ -51,6 +52,7 @@ struct cfg {
     int http_max_connections;        /* 0 = sized from the open-file limit */
     char http_cors_origin[CFG_STR_MAX]; /* Access-Control-Allow-Origin; "" = none */
     int http_playlist_max_age;       /* seconds, Cache-Control of live playlists */
+    char http_signing_secret[CFG_STR_MAX]; /* HMAC key of signed playback links; "" = none */
     char http_player_js[CFG_STR_MAX]; /* path of hls.min.js served at /static/hls.min.js;
                                          "" = search the usual install places */
     /* hls: */
@@ -139,6 +141,9 @@ int cfg_diff(const struct cfg *old, const struct cfg *next, void (*fn)(void *arg
  * from C) or NULL.
  */
 const struct cfg_stream *cfg_find_key(const struct cfg *c, const char *key, size_t len);
+
+/* The listed stream NAME, or NULL (borrowed from C). */
+const struct cfg_stream *cfg_find_stream(const struct cfg *c, const char *name);
 
 /* Writes the short loggable fingerprint of KEY into OUT (CFG_FINGERPRINT_LEN + 1 bytes). */
 void cfg_key_fingerprint(const char *key, size_t len, char out[CFG_FINGERPRINT_LEN + 1]);

@@ -37,6 +37,7 @@
 #include "../store/store.h"
 #include "http.h"
 #include "http_internal.h"
+#include "signed_internal.h"
 
 #define MOD "http"
 #define ALLOW_METHODS "GET, HEAD, OPTIONS"
@@ -260,6 +261,9 @@ static enum MHD_Result send_error(struct http_server *srv, struct MHD_Connection
     case MHD_HTTP_BAD_REQUEST:
         text = "bad request\n";
         break;
+    case MHD_HTTP_FORBIDDEN:
+        text = "forbidden\n";
+        break;
     case MHD_HTTP_NOT_FOUND:
         text = "not found\n";
         break;
@@ -405,15 +409,79 @@ static struct MHD_Response *obj_response(struct http_server *srv, struct store_o
 }
 
 
+/*
+ * A playlist of a signed stream, rewritten for this request so that every URI
+ * carries the request's checked exp/sig (SQ). Never cached with O, never
+ * gzipped, no ETag (the bytes depend on the link). Takes O's reference.
+ */
+static enum MHD_Result send_signed_playlist(struct http_server *srv, struct MHD_Connection *conn,
+                                            const char *method, const char *url,
+                                            struct store_obj *o, const char *sq)
+{
+    struct bytes in = {0}, out = {0};
+    struct MHD_Response *r = NULL;
+    char cc[32];
+    int rc = 0;
+
+    for (int i = 0; i < o->nbufs && rc == 0; i++)
+        rc = bytes_append(&in, o->bufs[i]->data, o->bufs[i]->len);
+    store_obj_unref(o);
+    if (rc == 0)
+        rc = sign_playlist(in.data, in.len, sq, &out);
+    bytes_reset(&in);
+    if (rc == 0)
+        r = out.data ? MHD_create_response_from_buffer_with_free_callback(out.len, out.data, free)
+                     : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        bytes_reset(&out);
+        return reply(srv, conn, method, url, MHD_HTTP_OK, NULL);
+    }
+    playlist_cache_control(srv, cc, sizeof(cc));
+    add_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/vnd.apple.mpegurl");
+    add_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, cc);
+    return reply(srv, conn, method, url, MHD_HTTP_OK, r);
+}
+
+/*
+ * Whether STREAM is signed and, if so, whether the request's exp/sig open it.
+ * Returns 0 (*SQ = NULL for a public stream, else SIGQ holding the query to
+ * carry on), or 403.
+ */
+static unsigned check_signed(struct http_server *srv, struct MHD_Connection *conn,
+                             const char *stream, char sigq[SIGN_QUERY_MAX], const char **sq)
+{
+    const struct cfg *cfg = cfg_live_get(srv->live);
+    const struct cfg_stream *cs = cfg_find_stream(cfg, stream);
+    const char *why = NULL;
+    unsigned status = 0;
+
+    *sq = NULL;
+    if (cs && cs->signed_playback) {
+        if (sign_check(cfg->http_signing_secret, stream,
+                       MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "exp"),
+                       MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "sig"),
+                       (int64_t)(time_wall_ms() / 1000), sigq, &why) < 0) {
+            log_debug(MOD, "live/%s: %s", stream, why);
+            status = MHD_HTTP_FORBIDDEN;
+        } else {
+            *sq = sigq;
+        }
+    }
+    cfg_unref(cfg);
+    return status;
+}
+
 /* Sends O: 200 from its cached response, or 304 when the client's ETag matches. */
 static enum MHD_Result send_obj(struct http_server *srv, struct MHD_Connection *conn,
                                 const char *method, const char *url, struct store_obj *o,
-                                bool gz)
+                                bool gz, const char *sq)
 {
     struct MHD_Response *r;
     enum MHD_Result ret;
     char cc[32];
 
+    if (sq && o->kind == STORE_PLAYLIST)
+        return send_signed_playlist(srv, conn, method, url, o, sq);
     if (o->kind == STORE_PLAYLIST &&
         http_etag_matches(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_IF_NONE_MATCH),
@@ -513,7 +581,7 @@ static struct store_obj *find_variant(struct http_server *srv, const char *strea
  */
 static enum MHD_Result serve_object(struct http_server *srv, struct MHD_Connection *conn,
                                     const char *method, const char *url, const char *stream,
-                                    const char *obj, void **req_cls)
+                                    const char *obj, const char *sq, void **req_cls)
 {
     struct http_wait *resumed = *req_cls != &request_seen ? *req_cls : NULL;
     struct store_obj *o = NULL;
@@ -524,6 +592,8 @@ static enum MHD_Result serve_object(struct http_server *srv, struct MHD_Connecti
 
     if (status)
         return send_error(srv, conn, method, url, status);
+    if (sq)
+        lr.gz = false; /* rewritten per request: see send_signed_playlist */
     if (resumed) {
         enum http_wait_state state = http_wait_state(resumed);
 
@@ -534,10 +604,10 @@ static enum MHD_Result serve_object(struct http_server *srv, struct MHD_Connecti
             return send_error(srv, conn, method, url, MHD_HTTP_BAD_REQUEST);
         if (res == STORE_WAIT_NONE || !(o = find_variant(srv, stream, &lr)))
             return send_error(srv, conn, method, url, MHD_HTTP_NOT_FOUND);
-        return send_obj(srv, conn, method, url, o, lr.gz);
+        return send_obj(srv, conn, method, url, o, lr.gz, sq);
     }
     if (!lr.blocking && (o = find_variant(srv, stream, &lr)) != NULL)
-        return send_obj(srv, conn, method, url, o, lr.gz); /* the common case */
+        return send_obj(srv, conn, method, url, o, lr.gz, sq); /* the common case */
     if (!lr.blocking && !lr.playlist && !lr.part)
         return send_error(srv, conn, method, url, MHD_HTTP_NOT_FOUND);
     /* A playlist before the first part waits for any progress (key 0). */
@@ -550,7 +620,7 @@ static enum MHD_Result serve_object(struct http_server *srv, struct MHD_Connecti
         o = find_variant(srv, stream, &lr);
         if (!o)
             return send_error(srv, conn, method, url, MHD_HTTP_NOT_FOUND);
-        return send_obj(srv, conn, method, url, o, lr.gz);
+        return send_obj(srv, conn, method, url, o, lr.gz, sq);
     }
     timeout = lr.blocking || lr.part ? srv->block_ms : srv->first_ms;
     if (http_wait_start(srv->timer, srv->st, conn, stream, lr.key, timeout,
@@ -564,8 +634,9 @@ static enum MHD_Result route_live(struct http_server *srv, struct MHD_Connection
                                   const char *method, const char *url, const char *rest,
                                   void **req_cls)
 {
-    const char *slash = strchr(rest, '/');
-    char stream[STORE_NAME_MAX];
+    const char *slash = strchr(rest, '/'), *sq;
+    char stream[STORE_NAME_MAX], sigq[SIGN_QUERY_MAX];
+    unsigned status;
     size_t n;
 
     if (rest[0] == '\0')
@@ -585,13 +656,15 @@ static enum MHD_Result route_live(struct http_server *srv, struct MHD_Connection
     memcpy(stream, rest, n);
     stream[n] = '\0';
     rest = slash + 1;
+    if ((status = check_signed(srv, conn, stream, sigq, &sq)))
+        return send_error(srv, conn, method, url, status);
     if (rest[0] == '\0')
         return reply(srv, conn, method, url, MHD_HTTP_OK,
                      fixed_response(http_player_html, http_player_html_len,
                                     "text/html; charset=utf-8", "no-cache"));
     if (strchr(rest, '/'))
         return send_error(srv, conn, method, url, MHD_HTTP_NOT_FOUND);
-    return serve_object(srv, conn, method, url, stream, rest, req_cls);
+    return serve_object(srv, conn, method, url, stream, rest, sq, req_cls);
 }
 
 static enum MHD_Result route(struct http_server *srv, struct MHD_Connection *conn,

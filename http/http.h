@@ -6,6 +6,9 @@
 #ifndef ONAIR_HTTP_H
 #define ONAIR_HTTP_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 struct cfg;
 struct store;
 struct http_server;
@@ -33,6 +36,13 @@ void http_server_retire(struct http_server *srv, int max_wait_ms);
 
 /* Stops the daemons (waits for their threads). Accepts NULL. */
 void http_server_free(struct http_server *srv);
+
+/*
+ * Writes the signed playback link path of stream NAME valid until EXP (Unix
+ * seconds) into OUT: "/live/NAME/?exp=EXP&sig=HEX" (see http/signed.c).
+ * Returns 0 or -ENOSPC.
+ */
+int http_sign_link(const char *secret, const char *name, int64_t exp, char *out, size_t outlen);
 
 /* Port actually bound (useful with port 0). */
 int http_server_port(const struct http_server *srv);

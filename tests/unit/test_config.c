@@ -361,7 +361,14 @@ static void test_unknown_names(void)
     CHECK_FAILS("rtmp.app: live\n", "t.yaml:1:1: ", "unknown section 'rtmp.app' (write the key");
     CHECK_FAILS("rtmp:\n  ? [a, b]\n  : 1\n", "t.yaml:2:5: ", "expected a key name, got a list");
     CHECK_FAILS("streams:\n  - name: a\n    kee: abcdefgh1\n", "t.yaml:3:5: ",
-                "unknown key 'kee' in a stream entry (name, key or key_sha256) (did you mean 'key'?)");
+                "unknown key 'kee' in a stream entry (name, key, key_sha256 or playback) (did you mean 'key'?)");
+    /* playback: public | signed; signed needs a secret (issue 7) */
+    CHECK_FAILS("streams:\n  - name: a\n    key: abcdefgh1\n    playback: private\n", "t.yaml:4:15: ",
+                "streams: playback must be public or signed, got 'private'");
+    CHECK_FAILS("streams:\n  - name: a\n    key: abcdefgh1\n    playback: signed\n", "t.yaml:2:5: ",
+                "streams: a: playback: signed needs http.signing_secret");
+    CHECK(!fails_with("http:\n  signing_secret: 0123456789abcdef\nstreams:\n  - name: a\n"
+                      "    key: abcdefgh1\n    playback: signed\n", "t.yaml", ""));
 }
 
 static void test_wrong_types(void)
