@@ -457,6 +457,9 @@ static int finish_segment(struct seg_stream *s, int64_t end_ms, bool ended)
     if (rc == 0 && (!s->mv_published || s->peak_bps != s->published_bps ||
                     s->frame_rate != s->published_fps))
         rc = seg_publish_multivariant(s);
+    /* Its last part first (readers blocked on it), then the segment's end. */
+    if (s->p.part_ms > 0)
+        store_progress(s->ss, STORE_KEY(d->hs.msn, d->hs.nparts - 1));
     store_progress(s->ss, STORE_KEY(d->hs.msn, STORE_PART_END));
     log_debug(s->logname, "segment %" PRIu64 ": %.3f s, %d parts, %zu bytes", d->hs.msn,
               duration, d->hs.nparts, d->bytes);

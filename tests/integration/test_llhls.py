@@ -102,6 +102,14 @@ def main(binary):
               "blocking reload returned without the part %s:\n%s" % (hint, body.decode()))
         print("blocking reload for %s answered in %.3f s" % (hint, waited))
 
+        # 1b. The last part of a segment (1 s segments of three 0.333 s parts here) is
+        # announced with its segment, not held back until the next segment's first part.
+        msn2 = msn_part(hint_of(body.decode()))[0] + 1
+        status, _, body2 = srv.get("/live/ll/media.m3u8?_HLS_msn=%d&_HLS_part=2" % msn2)
+        listed = [msn_part(u) for _, u in parts_of(body2.decode())]
+        check(status == 200 and (msn2, 2) in listed and (msn2 + 1, 0) not in listed,
+              "last part of segment %d: %s" % (msn2, listed[-4:]))
+
         # 2. The next hinted part itself, asked for before it exists: held, then served.
         text = body.decode()
         hint = hint_of(text)
