@@ -3,7 +3,8 @@
  * from the store, zero-copy (the response borrows the buffer's bytes and holds
  * a reference that MHD's free callback drops).
  *
- *   GET /                        usage page
+ *   GET /                        front page: live streams, how to publish (http_pages.c)
+ *   GET /streams.json            live streams as JSON (http_pages.c)
  *   GET /healthz                 "ok"
  *   GET /static/hls.min.js       hls.js, loaded once at start
  *   GET /live/NAME               301 to /live/NAME/
@@ -686,6 +687,8 @@ static enum MHD_Result route(struct http_server *srv, struct MHD_Connection *con
                      buf_response(buf_ref(srv->hlsjs), "application/javascript; charset=utf-8",
                                   "public, max-age=3600"));
     }
+    if (strcmp(url, "/streams.json") == 0)
+        return reply(srv, conn, method, url, MHD_HTTP_OK, http_streams_response(srv->st));
     if (strcmp(url, "/") == 0)
         return reply(srv, conn, method, url, MHD_HTTP_OK,
                      fixed_response(srv->index_page->data, srv->index_page->len,
@@ -849,32 +852,6 @@ static struct buf *load_hlsjs(const struct cfg *cfg)
     return NULL;
 }
 
-static struct buf *make_index_page(const struct cfg *cfg)
-{
-    char host[CFG_STR_MAX];
-    int rtmp_port = 1935;
-    struct bytes v = {0};
-    struct buf *b;
-    int rc;
-
-    if (cfg_split_listen(cfg->rtmp_listen, host, sizeof(host), &rtmp_port) != 0)
-        rtmp_port = 1935;
-    rc = bytes_printf(&v,
-                      "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                      "<title>onair</title></head>\n<body style=\"font-family:sans-serif\">\n"
-                      "<h1>onair " ONAIR_VERSION "</h1>\n"
-                      "<p>Publish with RTMP, for example:</p>\n"
-                      "<pre>ffmpeg -re -i input.mp4 -c:v libx264 -g 60 -c:a aac -f flv "
-                      "rtmp://THIS-HOST:%d/%s/NAME</pre>\n"
-                      "<p>Watch at <code>/live/NAME/</code>; the HLS playlist is "
-                      "<code>/live/NAME/index.m3u8</code>.</p>\n"
-                      "<p>NAME: letters, digits, '_', '-', '.'.</p>\n</body></html>\n",
-                      rtmp_port, cfg->rtmp_app);
-    b = rc == 0 ? buf_new_copy(v.data, v.len) : NULL;
-    bytes_reset(&v);
-    return b;
-}
-
 /*
  * Maximum connections: http.max_connections as main sized it from the
  * open-file limit; 0 (tests that start the server alone) = what the limit
@@ -1006,7 +983,7 @@ int http_server_new(const struct cfg *cfg, struct store *st, struct http_server 
     /* A part later than three target durations is not coming (draft 8216bis 6.2.5.2: 503). */
     srv->block_ms = 3000 * (int64_t)ceil(cfg->hls_segment_seconds);
     srv->first_ms = srv->block_ms > 10000 ? srv->block_ms : 10000;
-    srv->index_page = make_index_page(cfg);
+    srv->index_page = http_index_page_new(cfg);
     if (!srv->index_page) {
         rc = -ENOMEM;
         goto fail;

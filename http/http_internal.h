@@ -1,5 +1,6 @@
 /*
- * http internals shared between the files of the module and its tests.
+ * http internals shared between the files of the module (http.c, http_pages.c,
+ * hls_query.c, waiters.c), the generated page sources and the unit tests.
  */
 #ifndef ONAIR_HTTP_INTERNAL_H
 #define ONAIR_HTTP_INTERNAL_H
@@ -8,12 +9,44 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct bytes;
+struct buf;
+struct cfg;
+struct store;
+struct MHD_Response;
+
 /*
- * http/player.html, compiled in by http/embed.py (see http/meson.build):
- * http_player_html_len bytes plus a trailing NUL.
+ * http/player.html and http/index.html, compiled in by http/embed.py (see
+ * http/meson.build): _len bytes plus a trailing NUL.
  */
 extern const unsigned char http_player_html[];
 extern const size_t http_player_html_len;
+extern const unsigned char http_index_html[];
+extern const size_t http_index_html_len;
+
+/* ---- http_pages.c -------------------------------------------------------- */
+
+struct http_template_var {
+    const char *name;  /* NAME in {{NAME}} */
+    const char *value; /* inserted HTML-escaped */
+};
+
+/*
+ * Appends TMPL (LEN bytes) to OUT with every {{NAME}} replaced by its VARS
+ * value, HTML-escaped. Returns 0, -EINVAL for an unknown or unclosed
+ * placeholder, or -ENOMEM.
+ */
+int http_render_template(const char *tmpl, size_t len, const struct http_template_var *vars,
+                         size_t nvars, struct bytes *out);
+
+/* The front page (GET /) for CFG. Returns a new buffer, or NULL (logged). */
+struct buf *http_index_page_new(const struct cfg *cfg);
+
+/*
+ * GET /streams.json: the live streams (store_list) as JSON, no-cache.
+ * Returns a new response (caller queues and destroys it) or NULL on OOM.
+ */
+struct MHD_Response *http_streams_response(struct store *st);
 
 /* ---- pure request parsing (request.c) -------------------------------------- */
 

@@ -251,6 +251,18 @@ static int mux_start(struct seg_stream *s, bool with_video, bool with_audio)
     rc = store_put(s->ss, s->init_uri, STORE_INIT, init);
     if (rc < 0)
         goto fail;
+    {
+        /* For public listings (GET /streams.json): listed once a playlist exists too. */
+        struct store_stream_info info = {.live_since_ms = time_wall_ms()};
+
+        if (with_video) {
+            info.width = s->avc.width;
+            info.height = s->avc.height;
+        }
+        snprintf(info.codecs, sizeof(info.codecs), "%s%s%s", with_video ? s->avc.codec : "",
+                 with_video && with_audio ? "," : "", with_audio ? s->aac.codec : "");
+        store_set_info(s->ss, &info);
+    }
     s->started = true;
     if (with_video)
         log_info(s->logname, "started: video %s %dx%d%s%s", s->avc.codec, s->avc.width,

@@ -15,7 +15,7 @@
  *
  * Fields and the lock that protects them:
  *   table lock:  buckets, stream->next, claimed, expire_ms, live_count
- *   stream lock: objs, nobjs, cap, version, progress1, the waiter list
+ *   stream lock: objs, nobjs, cap, version, progress1, the waiter list, info
  *   immutable while linked: name, st
  */
 #include <assert.h>
@@ -46,6 +46,7 @@ struct store_stream {
     unsigned ended_parts; /* ... and its number of parts */
     struct store_waiter *wait_head, *wait_tail;
     long nwaiting;
+    struct store_stream_info info; /* live_since_ms == 0: not set */
 };
 
 struct store {
@@ -262,6 +263,7 @@ int store_claim(struct store *st, const char *name, struct store_stream **out)
         ss->version++;
         ss->progress1 = 0;
         ss->ended_msn1 = 0;
+        memset(&ss->info, 0, sizeof(ss->info));
         pthread_mutex_unlock(&ss->mu);
     } else {
         ss = calloc(1, sizeof(*ss));
@@ -714,4 +716,62 @@ void store_progress(struct store_stream *ss, uint64_t key)
 long store_waiting_count(struct store *st)
 {
     return atomic_load(&st->waiting);
+}
+
+/* ---- typed per-stream info ----------------------------------------------- */
+
+void store_set_info(struct store_stream *ss, const struct store_stream_info *info)
+{
+    pthread_mutex_lock(&ss->mu);
+    ss->info = *info;
+    ss->info.codecs[sizeof(ss->info.codecs) - 1] = '\0';
+    pthread_mutex_unlock(&ss->mu);
+}
+
+struct listed {
+    char name[STORE_NAME_MAX];
+    struct store_stream_info info;
+};
+
+/* Caller holds the stream lock. */
+static bool has_playlist(const struct store_stream *ss)
+{
+    for (size_t i = 0; i < ss->nobjs; i++)
+        if (ss->objs[i]->kind == STORE_PLAYLIST)
+            return true;
+    return false;
+}
+
+int store_list(struct store *st, store_list_cb cb, void *arg)
+{
+    struct listed *items = NULL;
+    size_t n = 0, cap;
+
+    pthread_mutex_lock(&st->mu);
+    cap = st->live_count > 0 ? (size_t)st->live_count : 0;
+    if (cap > 0) {
+        items = malloc(cap * sizeof(*items));
+        if (!items) {
+            pthread_mutex_unlock(&st->mu);
+            return -ENOMEM;
+        }
+    }
+    for (size_t i = 0; i < NBUCKETS && n < cap; i++) {
+        for (struct store_stream *ss = st->buckets[i]; ss && n < cap; ss = ss->next) {
+            if (!ss->claimed)
+                continue;
+            pthread_mutex_lock(&ss->mu);
+            if (ss->info.live_since_ms != 0 && has_playlist(ss)) {
+                memcpy(items[n].name, ss->name, sizeof(items[n].name));
+                items[n].info = ss->info;
+                n++;
+            }
+            pthread_mutex_unlock(&ss->mu);
+        }
+    }
+    pthread_mutex_unlock(&st->mu);
+    for (size_t i = 0; i < n; i++)
+        cb(arg, items[i].name, &items[i].info);
+    free(items);
+    return (int)n;
 }

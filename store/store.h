@@ -171,4 +171,30 @@ long store_waiting_count(struct store *st);
 /* Number of streams currently claimed by a publisher. */
 int store_live_count(struct store *st);
 
+/* ---- typed per-stream info, for listings ---------------------------------- */
+
+/* What a public listing may say about a live stream (never a key or an address). */
+struct store_stream_info {
+    int64_t live_since_ms; /* wall clock (time_wall_ms) when it became playable; 0 = unset */
+    int width, height;     /* video size; 0 when there is no video */
+    char codecs[64];       /* RFC 6381 list, "avc1.64001e,mp4a.40.2" */
+};
+
+/*
+ * Sets the info of a claimed stream (copied). A new claim clears it. Called by
+ * the stream's publisher once the stream is playable.
+ */
+void store_set_info(struct store_stream *ss, const struct store_stream_info *info);
+
+/* Called once per listed stream; NAME and INFO are borrowed for the call only. */
+typedef void (*store_list_cb)(void *arg, const char *name, const struct store_stream_info *info);
+
+/*
+ * Lists the live streams: claimed, with info set and at least one playlist
+ * published (a player can start at once). Copies them under the locks, then
+ * calls CB for each outside any lock (CB may call into the store). Returns the
+ * number listed or -ENOMEM.
+ */
+int store_list(struct store *st, store_list_cb cb, void *arg);
+
 #endif

@@ -204,3 +204,12 @@ def ffmpeg_publish_file(path, url, realtime=True):
     cmd = ["ffmpeg", "-nostdin", "-v", "error"] + (["-re"] if realtime else [])
     cmd += ["-i", path, "-c", "copy", "-f", "flv", url]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def free_port():
+    """A loopback TCP port free right now (for settings that must name a real port,
+    e.g. the RTMP address the front page shows)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

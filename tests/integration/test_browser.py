@@ -1,40 +1,158 @@
-"""hls.js in headless Chromium plays a live stream from onair's player page:
-the <video> element's clock advances by several seconds with no error."""
+"""onair's pages in headless Chromium at a phone-sized viewport (390x844):
+
+- the front page says how to publish while nothing is live, then lists a live
+  stream with a link to its viewer page;
+- the viewer page plays the stream with hls.js in low-latency mode for 20 s with
+  no fatal error and no console error, shows the latency, and, when the stream
+  is stopped and published again under the same name, says so (offline or
+  reconnecting) and resumes playing by itself, without a reload.
+
+Screenshots are kept as artifacts: $ONAIR_ARTIFACTS, by default
+meson-logs/artifacts/ next to the binary under test (the meson build dir)."""
 import json
 import os
 import subprocess
+import time
 
-from onair_test import Server, check, ffmpeg_publish, media_playlist_path, run, wait_for
+from onair_test import Server, check, free_port, media_playlist_path, run, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPT = os.path.join(HERE, "browser_pages.js")
+PLAY_SECONDS = 20
+RESUME_DEADLINE = 60  # after the republish; generous for a loaded CI machine
+
+
+def publish(srv, name, seconds=300):
+    """ffmpeg publishing a light 640x360 30 fps stream with a 1 s GOP."""
+    return subprocess.Popen(
+        ["ffmpeg", "-nostdin", "-v", "error", "-re",
+         "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
+         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", str(seconds),
+         "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30",
+         "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k", "-f", "flv", srv.rtmp_url(name)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def stop(p):
+    if p and p.poll() is None:
+        p.kill()
+    if p:
+        p.wait()
+
+
+def artifacts_dir(binary):
+    d = os.environ.get("ONAIR_ARTIFACTS") or os.path.join(
+        os.path.dirname(os.path.abspath(binary)), "meson-logs", "artifacts")
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def node(*args, timeout=90):
+    """Runs browser_pages.js to completion; returns its last JSON line."""
+    p = subprocess.run(["node", SCRIPT] + [str(a) for a in args],
+                       capture_output=True, text=True, timeout=timeout)
+    lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
+    check(lines, "browser script printed nothing: %s %s" % (p.stdout, p.stderr[-2000:]))
+    return json.loads(lines[-1])
+
+
+def check_front(srv, expect, shot):
+    res = node("front", srv.url("/"), expect, shot)
+    print("front page (%s): state %s, streams %s, help open %s, errors %s" %
+          (expect, res.get("state"), res.get("streams"), res.get("helpOpen"), res["errors"]))
+    check(not res["errors"], "errors on the front page: %s" % res["errors"])
+    check(res.get("server") == "rtmp://127.0.0.1:%d/live" % srv.rtmp_port,
+          "publishing help: %s" % res.get("server"))
+    if expect == "empty":
+        check(res.get("state") == "empty", "front page state %s" % res.get("state"))
+        check(res.get("emptyVisible") and res.get("helpOpen"),
+              "no-stream text or publishing help not shown: %s" % res)
+        check("/live/show" in res.get("ffmpeg", ""), "ffmpeg line: %s" % res.get("ffmpeg"))
+    else:
+        check(res.get("state") == "live", "front page state %s" % res.get("state"))
+        cards = [s for s in res.get("streams", []) if s["name"] == expect]
+        check(cards, "stream %s not listed: %s" % (expect, res.get("streams")))
+        check(cards[0]["href"] == "/live/%s/" % expect, "link %s" % cards[0]["href"])
+        check("640\u00d7360" in cards[0]["text"], "no resolution on the card: %s" % cards[0])
+    return res
 
 
 def main(binary):
-    srv = Server(binary, {"hls": {"segment_seconds": 1, "window_segments": 6}})
+    art = artifacts_dir(binary)
+    srv = Server(binary, {"rtmp": {"listen": "127.0.0.1:%d" % free_port()},
+                          "hls": {"segment_seconds": 1, "window_segments": 6}})
     pub = None
     try:
-        pub = ffmpeg_publish(srv.rtmp_url("web"), 40, size="640x360", gop=30)
-        wait_for(lambda: media_playlist_path(srv, "web"), 10, "the stream to go live")
-        status, hdrs, body = srv.get("/live/web/")
-        check(status == 200 and b"hls.min.js" in body, "player page: %s" % status)
-        status, hdrs, js = srv.get("/static/hls.min.js")
-        check(status == 200 and len(js) > 100000, "hls.min.js not served (%d)" % status)
-        p = subprocess.run(["node", os.path.join(HERE, "browser_play.js"),
-                            srv.url("/live/web/"), "4", "30"],
-                           capture_output=True, text=True, timeout=90)
-        lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
-        check(lines, "browser script printed no result: %s %s" % (p.stdout, p.stderr[-2000:]))
-        res = json.loads(lines[-1])
-        print("browser: played %.2f s, hls.js=%s, size %s, errors %s" %
-              (res["played"], res["hlsjs"], res.get("size"), res["errors"]))
-        check(res["hlsjs"], "hls.js was not loaded/supported in the page")
-        check(res["played"] >= 4, "video did not play 4 s: %s" % json.dumps(res)[:3000])
+        status, _, body = srv.get("/static/hls.min.js")
+        check(status == 200 and len(body) > 100000, "hls.min.js not served (%d)" % status)
+
+        check_front(srv, "empty", os.path.join(art, "front-empty-390x844.png"))
+
+        pub = publish(srv, "web")
+        wait_for(lambda: media_playlist_path(srv, "web"), 15, "the stream to go live")
+        status, _, body = srv.get("/live/web/")
+        check(status == 200 and b"/static/hls.min.js" in body, "viewer page: %d" % status)
+        check_front(srv, "web", os.path.join(art, "front-390x844.png"))
+
+        shot = os.path.join(art, "viewer-390x844.png")
+        deadline = PLAY_SECONDS + 30 + RESUME_DEADLINE + 30
+        browser = subprocess.Popen(["node", SCRIPT, "viewer", srv.url("/live/web/"),
+                                    str(PLAY_SECONDS), shot, "1", str(deadline)],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        res, republished_at = None, None
+        try:
+            for line in browser.stdout:
+                if not line.startswith("{"):
+                    continue
+                ev = json.loads(line)
+                if ev.get("event") == "played":
+                    print("played %d s (latency %.2f s); stopping the publisher" %
+                          (PLAY_SECONDS, ev.get("latency") or -1))
+                    stop(pub)
+                    pub = None
+                elif ev.get("event") == "down":
+                    print("page says %s; publishing again" % ev["state"])
+                    pub = publish(srv, "web")
+                    republished_at = time.monotonic()
+                elif ev.get("event") == "resumed":
+                    print("page resumed %.1f s after the republish" %
+                          (time.monotonic() - republished_at))
+                else:
+                    res = ev
+            browser.wait(timeout=30)
+        finally:
+            if browser.poll() is None:
+                browser.kill()
+                browser.wait()
+        check(res, "browser script printed no result: %s" % browser.stderr.read()[-2000:])
+        print("viewer: states %s, player %s, lowLatencyMode %s, size %s, latency %s, "
+              "errors %s" % (res.get("seen"), res.get("player"), res.get("lowLatencyMode"),
+                             res.get("size"), res.get("latencyText"), res["errors"]))
+        check(res["played"], "did not play %d s: %s" % (PLAY_SECONDS, json.dumps(res)[:3000]))
+        check(res.get("player") == "hls.js" and res.get("lowLatencyMode") is True,
+              "not hls.js in low-latency mode: %s %s" % (res.get("player"),
+                                                         res.get("lowLatencyMode")))
         check(res.get("size") == "640x360", "video size %s" % res.get("size"))
+        check(res.get("fatalWhilePlaying") == [], "fatal hls.js errors: %s" %
+              res.get("fatalWhilePlaying"))
+        check(res.get("latencyText") and res["latencyText"].endswith(" s"),
+              "no latency shown: %s" % res.get("latencyText"))
+        check(res.get("badge") == "Live", "badge says %s while playing" % res.get("badge"))
+        check(res.get("down") in ("offline", "reconnecting"),
+              "page did not notice the stream stopped: %s" % res.get("down"))
+        check(res["resumed"], "page did not resume by itself: %s" % json.dumps(res)[:3000])
+        seen = res.get("seen", [])
+        check(seen[-1:] == ["live"] and "live" in seen[:-1] and
+              any(s in ("offline", "reconnecting") for s in seen),
+              "states went %s" % seen)
         check(not res["errors"], "errors in the page: %s" % res["errors"])
+        for name in ("front-empty-390x844.png", "front-390x844.png", "viewer-390x844.png",
+                     "viewer-390x844-down.png"):
+            path = os.path.join(art, name)
+            check(os.path.getsize(path) > 10000, "screenshot %s missing or empty" % path)
+            print("artifact:", path)
     finally:
-        if pub:
-            pub.kill()
-            pub.wait()
+        stop(pub)
         srv.stop()
 
 

@@ -1,6 +1,7 @@
 /*
  * Unit tests for store/: claim and release, object refcounts, linger and
- * sweep, and a reader/writer/sweeper stress run meant for ASan and TSan.
+ * sweep, a reader/writer/sweeper stress run meant for ASan and TSan, and the
+ * live-stream listing (store_set_info, store_list).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -415,6 +416,85 @@ static void test_waiters(void)
     store_free(st);
 }
 
+/* ---- store_set_info / store_list ----------------------------------------- */
+
+struct listing {
+    struct store *st;
+    int n;
+    char names[4][STORE_NAME_MAX];
+    struct store_stream_info infos[4];
+};
+
+static void list_cb(void *arg, const char *name, const struct store_stream_info *info)
+{
+    struct listing *l = arg;
+
+    /* Called outside the locks: calling back into the store must not deadlock. */
+    CHECK(store_live_count(l->st) >= 0);
+    if (l->n < 4) {
+        snprintf(l->names[l->n], sizeof(l->names[l->n]), "%s", name);
+        l->infos[l->n] = *info;
+    }
+    l->n++;
+}
+
+static void test_list(void)
+{
+    struct store *st = store_new();
+    struct store_stream *a = NULL, *b = NULL;
+    struct store_stream_info info = {.live_since_ms = 1700000000123, .width = 640, .height = 360};
+    struct listing l = {.st = st};
+
+    CHECK_EQ_INT(store_list(st, list_cb, &l), 0); /* empty store */
+    CHECK_EQ_INT(l.n, 0);
+    CHECK_EQ_INT(store_claim(st, "show", &a), 0);
+    CHECK_EQ_INT(store_claim(st, "quiet", &b), 0);
+    /* Claimed but neither info nor playlist: not playable, not listed. */
+    CHECK_EQ_INT(store_list(st, list_cb, &l), 0);
+    snprintf(info.codecs, sizeof(info.codecs), "avc1.64001e,mp4a.40.2");
+    store_set_info(a, &info);
+    CHECK_EQ_INT(store_list(st, list_cb, &l), 0); /* info, still no playlist */
+    CHECK_EQ_INT(store_put(a, "init-1.mp4", STORE_INIT, make_buf("init")), 0);
+    CHECK_EQ_INT(store_list(st, list_cb, &l), 0);
+    CHECK_EQ_INT(store_put(a, "index.m3u8", STORE_PLAYLIST, make_buf("#EXTM3U\n")), 0);
+    /* b has a playlist but no info. */
+    CHECK_EQ_INT(store_put(b, "index.m3u8", STORE_PLAYLIST, make_buf("#EXTM3U\n")), 0);
+    CHECK_EQ_INT(store_list(st, list_cb, &l), 1);
+    CHECK_EQ_INT(l.n, 1);
+    CHECK_EQ_STR(l.names[0], "show");
+    CHECK_EQ_INT(l.infos[0].live_since_ms, 1700000000123);
+    CHECK_EQ_INT(l.infos[0].width, 640);
+    CHECK_EQ_INT(l.infos[0].height, 360);
+    CHECK_EQ_STR(l.infos[0].codecs, "avc1.64001e,mp4a.40.2");
+
+    /* Both listed once b is playable too. */
+    info.width = info.height = 0;
+    snprintf(info.codecs, sizeof(info.codecs), "mp4a.40.2");
+    store_set_info(b, &info);
+    l.n = 0;
+    CHECK_EQ_INT(store_list(st, list_cb, &l), 2);
+    CHECK_EQ_INT(l.n, 2);
+
+    /* Released (ended, lingering): no longer listed, though still readable. */
+    store_release(a, 60000);
+    l.n = 0;
+    CHECK_EQ_INT(store_list(st, list_cb, &l), 1);
+    CHECK_EQ_STR(l.names[0], "quiet");
+    /* A new claim of the lingering name starts without info. */
+    CHECK_EQ_INT(store_claim(st, "show", &a), 0);
+    CHECK_EQ_INT(store_put(a, "index.m3u8", STORE_PLAYLIST, make_buf("#EXTM3U\n")), 0);
+    l.n = 0;
+    CHECK_EQ_INT(store_list(st, list_cb, &l), 1);
+    CHECK_EQ_STR(l.names[0], "quiet");
+
+    store_release(a, 0);
+    store_release(b, 0);
+    l.n = 0;
+    CHECK_EQ_INT(store_list(st, list_cb, &l), 0);
+    store_sweep(st);
+    store_free(st);
+}
+
 int main(void)
 {
     RUN(test_claim_release);
@@ -422,5 +502,6 @@ int main(void)
     RUN(test_sweep);
     RUN(test_stress);
     RUN(test_waiters);
+    RUN(test_list);
     return harness_done();
 }
