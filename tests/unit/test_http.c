@@ -358,7 +358,9 @@ static void test_healthz_and_pages(void)
     CHECK_EQ_INT(fetch(fx.port, "GET", "/", NULL, &r), 0);
     CHECK_EQ_INT(r.status, 200);
     CHECK(header_is(&r, "Content-Type", "text/html; charset=utf-8"));
-    CHECK(r.body.len > 0 && memmem(r.body.data, r.body.len, "/live/NAME/", 11) != NULL);
+    CHECK(r.body.len > 0 && memmem(r.body.data, r.body.len, "/streams.json", 13) != NULL);
+    CHECK(r.body.len > 0 && memmem(r.body.data, r.body.len, ":1935/live</code>", 17) != NULL);
+    CHECK(r.body.len > 0 && memmem(r.body.data, r.body.len, "{{", 2) == NULL);
     response_reset(&r);
 
     /* /live/NAME redirects to the player page at /live/NAME/. */
@@ -957,6 +959,58 @@ static void test_second_config(void)
     store_free(st);
 }
 
+/* GET /streams.json lists claimed streams with info and a playlist, as JSON. */
+static void test_streams_json(void)
+{
+    struct store_stream_info info = {.live_since_ms = 1700000000123, .width = 640, .height = 360};
+    struct response r;
+    static const char listed[] =
+        "\"streams\":[{\"name\":\"show\",\"url\":\"/live/show/\",\"playlist\":"
+        "\"/live/show/index.m3u8\",\"live_since\":\"2023-11-14T22:13:20.123Z\",\"codecs\":"
+        "\"avc1.64001e,mp4a.40.2\",\"width\":640,\"height\":360}]}\n";
+
+    /* "show" has a playlist but no info yet: not listed. */
+    CHECK_EQ_INT(fetch(fx.port, "GET", "/streams.json", NULL, &r), 0);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK(header_is(&r, "Content-Type", "application/json"));
+    CHECK(header_is(&r, "Cache-Control", "no-cache"));
+    CHECK(r.body.len > 0 && memmem(r.body.data, r.body.len, "\"streams\":[]}\n", 14) != NULL);
+    CHECK(r.body.len > 8 && memcmp(r.body.data, "{\"now\":\"", 8) == 0);
+    response_reset(&r);
+
+    snprintf(info.codecs, sizeof(info.codecs), "avc1.64001e,mp4a.40.2");
+    store_set_info(fx.ss, &info);
+    CHECK_EQ_INT(fetch(fx.port, "GET", "/streams.json", NULL, &r), 0);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK(r.body.len > sizeof(listed) &&
+          memcmp(r.body.data + r.body.len - (sizeof(listed) - 1), listed, sizeof(listed) - 1) == 0);
+    response_reset(&r);
+
+    CHECK_EQ_INT(fetch(fx.port, "DELETE", "/streams.json", NULL, &r), 0);
+    CHECK_EQ_INT(r.status, 405);
+    response_reset(&r);
+}
+
+/* The front page template: placeholders filled HTML-escaped; typos refused. */
+static void test_template(void)
+{
+    const struct http_template_var vars[] = {{"A", "x<y>&\"'"}, {"BB", "2"}};
+    struct bytes out = {0};
+    static const char good[] = "<p>{{A}}:{{BB}}{{BB}}</p>";
+
+    CHECK_EQ_INT(http_render_template(good, strlen(good), vars, 2, &out), 0);
+    CHECK(out.len == strlen("<p>x&lt;y&gt;&amp;&quot;&#39;:22</p>") &&
+          memcmp(out.data, "<p>x&lt;y&gt;&amp;&quot;&#39;:22</p>", out.len) == 0);
+    bytes_reset(&out);
+    CHECK_EQ_INT(http_render_template("{{C}}", 5, vars, 2, &out), -EINVAL);
+    bytes_reset(&out);
+    CHECK_EQ_INT(http_render_template("a {{A", 5, vars, 2, &out), -EINVAL);
+    bytes_reset(&out);
+    CHECK_EQ_INT(http_render_template("no braces } {", 13, vars, 2, &out), 0);
+    CHECK(out.len == 13);
+    bytes_reset(&out);
+}
+
 int main(void)
 {
     if (fixture_up(&fx) != 0) {
@@ -964,6 +1018,8 @@ int main(void)
         return 1;
     }
     RUN(test_healthz_and_pages);
+    RUN(test_streams_json);
+    RUN(test_template);
     RUN(test_objects);
     RUN(test_etag);
     RUN(test_head_and_keepalive);
