@@ -7,12 +7,13 @@
 //     EXPECT "empty": waits for <body data-state="empty">; otherwise a stream
 //     name, waits for data-state="live" and its card. Saves a screenshot to
 //     SHOT ("-" = none).
-//   node browser_pages.js viewer URL PLAY_SECONDS SHOT RESTART TIMEOUT
+//   node browser_pages.js viewer URL PLAY_SECONDS SHOT CYCLES TIMEOUT
 //     Waits until the video has advanced PLAY_SECONDS while the page says
-//     "live", saves a screenshot, prints {"event":"played"}. With RESTART=1 it
-//     then waits for the page to leave "live" (the test stops the publisher:
-//     {"event":"down"}, screenshot SHOT-down.png) and to come back to "live"
-//     with the video advancing 3 s ({"event":"resumed"}).
+//     "live", saves a screenshot, prints {"event":"played"}. Then, CYCLES
+//     times: waits for the page to leave "live" (the test stops or pauses the
+//     publisher: {"event":"down","state":...}, screenshot SHOT-STATE.png) and to
+//     come back to "live" with the video advancing 3 s ({"event":"resumed"}).
+//     Errors are tagged [0] (first play) or [N] (cycle N).
 const { chromium } = require('playwright-core');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -27,19 +28,20 @@ async function launch(result) {
   });
   const page = await browser.newPage({ viewport: { width: 390, height: 844 },
                                        deviceScaleFactor: 2 });
+  const ph = () => (result.phase === undefined ? '' : '[' + result.phase + '] ');
   page.on('console', (m) => {
-    result.console.push(m.type() + ': ' + m.text());
-    if (m.type() === 'error') result.errors.push('console: ' + m.text());
+    result.console.push(ph() + m.type() + ': ' + m.text());
+    if (m.type() === 'error') result.errors.push(ph() + 'console: ' + m.text());
   });
-  page.on('pageerror', (e) => result.errors.push('pageerror: ' + String(e)));
+  page.on('pageerror', (e) => result.errors.push(ph() + 'pageerror: ' + String(e)));
   page.on('requestfailed', (r) => {
     // A request the page itself aborted (hls.js on teardown) is not an error.
     const f = r.failure();
     if (!f || !/ERR_ABORTED/.test(f.errorText))
-      result.errors.push('request failed: ' + r.url() + ' ' + (f && f.errorText));
+      result.errors.push(ph() + 'request failed: ' + r.url() + ' ' + (f && f.errorText));
   });
   page.on('response', (r) => {
-    if (r.status() >= 400) result.errors.push('HTTP ' + r.status() + ' ' + r.url());
+    if (r.status() >= 400) result.errors.push(ph() + 'HTTP ' + r.status() + ' ' + r.url());
   });
   return { browser, page };
 }
@@ -122,14 +124,17 @@ async function playFor(page, seconds, deadline, onSample) {
   return null;
 }
 
-async function viewer(url, playSeconds, shot, restart, timeoutSeconds) {
+async function viewer(url, playSeconds, shot, cycles, timeoutSeconds) {
   const result = { mode: 'viewer', url, errors: [], console: [], played: false,
-                   down: null, resumed: false, seen: [] };
+                   downs: [], resumed: 0, seen: [] };
   const { browser, page } = await launch(result);
   const deadline = Date.now() + timeoutSeconds * 1000;
   const note = (s) => {
     if (result.seen[result.seen.length - 1] !== s.state) result.seen.push(s.state);
   };
+  // Errors are tagged with the phase they happened in: 0 = first play, N = cycle N.
+  const tag = (phase) => { result.phase = phase; };
+  tag(0);
   try {
     await page.goto(url, { waitUntil: 'load' });
     let s = await playFor(page, playSeconds, deadline, note);
@@ -141,27 +146,28 @@ async function viewer(url, playSeconds, shot, restart, timeoutSeconds) {
                             fatalWhilePlaying: s.fatal });
     if (shot !== '-') await page.screenshot({ path: shot });
     emit({ event: 'played', state: s.state, latency: s.latency });
-    if (restart) {
+    for (let cycle = 1; cycle <= cycles; cycle++) {
+      tag(cycle);
       while (Date.now() < deadline) {
         s = await viewerState(page);
         note(s);
         if (s.state !== 'live') break;
         await sleep(200);
       }
-      result.down = s.state;
-      emit({ event: 'down', state: s.state });
+      result.downs.push(s.state);
+      emit({ event: 'down', cycle, state: s.state });
       if (shot !== '-') {
         await sleep(500); // the overlay fades in over the last frame
-        await page.screenshot({ path: shot.replace(/\.png$/, '') + '-down.png' });
+        await page.screenshot({ path: shot.replace(/\.png$/, '') + '-' + s.state + '.png' });
       }
       s = await playFor(page, 3, deadline, note);
       if (!s) throw new Error('did not resume: ' + JSON.stringify(await viewerState(page)));
-      result.resumed = true;
-      emit({ event: 'resumed' });
+      result.resumed = cycle;
+      emit({ event: 'resumed', cycle });
     }
     result.history = (await viewerState(page)).history;
   } catch (e) {
-    result.errors.push(String(e));
+    result.errors.push('[' + result.phase + '] ' + String(e));
     try { result.history = (await viewerState(page)).history; } catch (e2) { /* closed */ }
   } finally {
     await browser.close();
@@ -172,6 +178,6 @@ async function viewer(url, playSeconds, shot, restart, timeoutSeconds) {
 (async () => {
   const [mode, url, a, b, c, d] = process.argv.slice(2);
   if (mode === 'front') await front(url, a, b);
-  else if (mode === 'viewer') await viewer(url, +a, b, c === '1', +d);
+  else if (mode === 'viewer') await viewer(url, +a, b, +c, +d);
   else { console.error('usage: see the top of ' + __filename); process.exit(2); }
 })();
