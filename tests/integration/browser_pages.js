@@ -100,7 +100,8 @@ async function viewerState(page) {
       status: document.getElementById('status').textContent,
       badge: document.getElementById('badge').textContent,
       fatal: (o.errors || []).filter((e) => e.fatal).map((e) => e.details),
-      history: (o.history || []).map((h) => h.state),
+      hlsErrors: (o.errors || []).map((e) => e.details + (e.fatal ? ' (fatal)' : '')),
+      history: (o.history || []).map((h) => h.state + (h.detail ? ': ' + h.detail : '')),
     };
   });
 }
@@ -141,6 +142,10 @@ async function viewer(url, playSeconds, shot, cycles, timeoutSeconds) {
     if (!s) throw new Error('did not play ' + playSeconds + ' s: ' +
                             JSON.stringify(await viewerState(page)));
     result.played = true;
+    for (let i = 0; i < 20 && s.latencyText === null; i++) { // the first estimate may lag
+      await sleep(250);
+      s = await viewerState(page);
+    }
     Object.assign(result, { size: s.size, player: s.player, lowLatencyMode: s.lowLatencyMode,
                             latency: s.latency, latencyText: s.latencyText, badge: s.badge,
                             fatalWhilePlaying: s.fatal });
@@ -165,10 +170,14 @@ async function viewer(url, playSeconds, shot, cycles, timeoutSeconds) {
       result.resumed = cycle;
       emit({ event: 'resumed', cycle });
     }
-    result.history = (await viewerState(page)).history;
+    s = await viewerState(page);
+    Object.assign(result, { history: s.history, hlsErrors: s.hlsErrors });
   } catch (e) {
     result.errors.push('[' + result.phase + '] ' + String(e));
-    try { result.history = (await viewerState(page)).history; } catch (e2) { /* closed */ }
+    try {
+      s = await viewerState(page);
+      Object.assign(result, { history: s.history, hlsErrors: s.hlsErrors });
+    } catch (e2) { /* closed */ }
   } finally {
     await browser.close();
   }

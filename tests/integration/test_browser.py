@@ -18,7 +18,7 @@ import signal
 import subprocess
 import time
 
-from onair_test import Server, check, free_port, media_playlist_path, run, wait_for
+from onair_test import Failure, Server, check, free_port, media_playlist_path, run, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "browser_pages.js")
@@ -142,6 +142,14 @@ def main(binary):
             if pub and pub.poll() is None:
                 pub.send_signal(signal.SIGCONT)
         check(res, "browser script printed no result: %s" % browser.stderr.read()[-2000:])
+        print("page history: %s" % res.get("history"))
+        first = res.get("seen", [])[:res.get("seen", []).index(res["downs"][0])
+                                    if res.get("downs") else None]
+        if "reconnecting" in first:
+            # Not a failure (the page recovered by itself, which is its job), but
+            # the player stalled while the stream was fine: worth a look.
+            print("NOTE: the video stalled during the first %d s: %s" % (PLAY_SECONDS, first))
+        print("hls.js errors: %s" % res.get("hlsErrors"))
         print("viewer: states %s, player %s, lowLatencyMode %s, size %s, latency %s, "
               "errors %s" % (res.get("seen"), res.get("player"), res.get("lowLatencyMode"),
                              res.get("size"), res.get("latencyText"), res["errors"]))
@@ -174,6 +182,9 @@ def main(binary):
             path = os.path.join(art, name)
             check(os.path.getsize(path) > 10000, "screenshot %s missing or empty" % path)
             print("artifact:", path)
+    except Failure:
+        print("server log (tail):\n" + "\n".join(srv.logtext().splitlines()[-40:]))
+        raise
     finally:
         stop(pub)
         srv.stop()
