@@ -687,8 +687,13 @@ static enum MHD_Result route(struct http_server *srv, struct MHD_Connection *con
                      buf_response(buf_ref(srv->hlsjs), "application/javascript; charset=utf-8",
                                   "public, max-age=3600"));
     }
-    if (strcmp(url, "/streams.json") == 0)
-        return reply(srv, conn, method, url, MHD_HTTP_OK, http_streams_response(srv->st));
+    if (strcmp(url, "/streams.json") == 0) {
+        const struct cfg *cfg = cfg_live_get(srv->live);
+        struct MHD_Response *r = http_streams_response(srv->st, cfg);
+
+        cfg_unref(cfg);
+        return reply(srv, conn, method, url, MHD_HTTP_OK, r);
+    }
     if (strcmp(url, "/") == 0)
         return reply(srv, conn, method, url, MHD_HTTP_OK,
                      fixed_response(srv->index_page->data, srv->index_page->len,

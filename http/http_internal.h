@@ -43,10 +43,11 @@ int http_render_template(const char *tmpl, size_t len, const struct http_templat
 struct buf *http_index_page_new(const struct cfg *cfg);
 
 /*
- * GET /streams.json: the live streams (store_list) as JSON, no-cache.
+ * GET /streams.json: the live streams (store_list) as JSON, no-cache; streams
+ * with `playback: signed` in CFG (borrowed) are private and never listed.
  * Returns a new response (caller queues and destroys it) or NULL on OOM.
  */
-struct MHD_Response *http_streams_response(struct store *st);
+struct MHD_Response *http_streams_response(struct store *st, const struct cfg *cfg);
 
 /* ---- pure request parsing (request.c) -------------------------------------- */
 

@@ -6,7 +6,7 @@
  * {{PLACEHOLDERS}} are filled once at start-up from the config (HTML-escaped).
  * The listing is built per request with jansson from store_list(): it says
  * only what a viewer may know (name, since when, size, codecs, links), never
- * a key, an address or an encoder.
+ * a key, an address or an encoder, and never a stream with signed playback.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -108,6 +108,7 @@ struct buf *http_index_page_new(const struct cfg *cfg)
 /* ---- GET /streams.json ---------------------------------------------------- */
 
 struct listing {
+    const struct cfg *cfg;
     struct listed_stream {
         char name[STORE_NAME_MAX];
         struct store_stream_info info;
@@ -119,7 +120,10 @@ struct listing {
 static void collect(void *arg, const char *name, const struct store_stream_info *info)
 {
     struct listing *l = arg;
+    const struct cfg_stream *cs = l->cfg ? cfg_find_stream(l->cfg, name) : NULL;
 
+    if (cs && cs->signed_playback)
+        return; /* private: only a signed link opens it */
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 8;
         struct listed_stream *p = realloc(l->items, cap * sizeof(*p));
@@ -162,9 +166,9 @@ static json_t *stream_json(const struct listed_stream *s)
 }
 
 /* The listing as a JSON text (malloc'd, for free()), or NULL on OOM. */
-static char *streams_text(struct store *st)
+static char *streams_text(struct store *st, const struct cfg *cfg)
 {
-    struct listing l = {0};
+    struct listing l = {.cfg = cfg};
     char now[32], *text = NULL;
     json_t *root = NULL, *arr;
 
@@ -187,9 +191,9 @@ fail:
     return text;
 }
 
-struct MHD_Response *http_streams_response(struct store *st)
+struct MHD_Response *http_streams_response(struct store *st, const struct cfg *cfg)
 {
-    char *text = streams_text(st);
+    char *text = streams_text(st, cfg);
     size_t len;
     struct MHD_Response *r;
 
