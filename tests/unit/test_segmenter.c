@@ -284,50 +284,62 @@ static int load_flv(const char *path, struct flv_file *f)
     return f->len == (size_t)n && n > 13 ? 0 : -1;
 }
 
+/*
+ * Feeds the next tag of F to S as the ingest would, counting frames in
+ * *FRAMES. Returns 1 after a tag, 0 at the end of F, or -1.
+ */
+static int feed_tag(struct flv_file *f, struct seg_stream *s, int64_t *last_ms, int *frames)
+{
+    const uint8_t *t = f->data + f->pos;
+    size_t size;
+    int64_t ts;
+    const uint8_t *b = t + 11;
+
+    if (f->pos + 11 > f->len)
+        return 0;
+    size = (size_t)t[1] << 16 | (size_t)t[2] << 8 | t[3];
+    ts = (int64_t)((uint32_t)t[7] << 24 | (uint32_t)t[4] << 16 | (uint32_t)t[5] << 8 | t[6]);
+    if (f->pos + 11 + size + 4 > f->len)
+        return -1;
+    if (t[0] == 9 && size > 5 && (b[0] & 0x0f) == 7) {
+        int32_t cts = (int32_t)((uint32_t)b[2] << 16 | (uint32_t)b[3] << 8 | b[4]);
+
+        if (cts & 0x800000)
+            cts -= 0x1000000;
+        if (b[1] == 0) {
+            CHECK_EQ_INT(seg_stream_video_config(s, b + 5, size - 5), 0);
+        } else if (b[1] == 1) {
+            struct seg_frame fr = {SEG_VIDEO, ts, cts, (b[0] >> 4) == 1, b + 5, size - 5};
+
+            if (seg_stream_frame(s, &fr) < 0)
+                return -1;
+            (*frames)++;
+        }
+    } else if (t[0] == 8 && size > 2 && (b[0] >> 4) == 10) {
+        if (b[1] == 0) {
+            CHECK_EQ_INT(seg_stream_audio_config(s, b + 2, size - 2), 0);
+        } else {
+            struct seg_frame fr = {SEG_AUDIO, ts, 0, true, b + 2, size - 2};
+
+            if (seg_stream_frame(s, &fr) < 0)
+                return -1;
+            (*frames)++;
+        }
+    }
+    if (ts > *last_ms)
+        *last_ms = ts;
+    f->pos += 11 + size + 4;
+    return 1;
+}
+
 /* Feeds every tag of F to S as the ingest would. Returns frames fed, or -1. */
 static int feed_flv(struct flv_file *f, struct seg_stream *s, int64_t *last_ms)
 {
-    int frames = 0;
+    int frames = 0, rc;
 
-    while (f->pos + 11 <= f->len) {
-        const uint8_t *t = f->data + f->pos;
-        size_t size = (size_t)t[1] << 16 | (size_t)t[2] << 8 | t[3];
-        int64_t ts = (int64_t)((uint32_t)t[7] << 24 | (uint32_t)t[4] << 16 |
-                               (uint32_t)t[5] << 8 | t[6]);
-        const uint8_t *b = t + 11;
-
-        if (f->pos + 11 + size + 4 > f->len)
-            return -1;
-        if (t[0] == 9 && size > 5 && (b[0] & 0x0f) == 7) {
-            int32_t cts = (int32_t)((uint32_t)b[2] << 16 | (uint32_t)b[3] << 8 | b[4]);
-
-            if (cts & 0x800000)
-                cts -= 0x1000000;
-            if (b[1] == 0) {
-                CHECK_EQ_INT(seg_stream_video_config(s, b + 5, size - 5), 0);
-            } else if (b[1] == 1) {
-                struct seg_frame fr = {SEG_VIDEO, ts, cts, (b[0] >> 4) == 1, b + 5, size - 5};
-
-                if (seg_stream_frame(s, &fr) < 0)
-                    return -1;
-                frames++;
-            }
-        } else if (t[0] == 8 && size > 2 && (b[0] >> 4) == 10) {
-            if (b[1] == 0) {
-                CHECK_EQ_INT(seg_stream_audio_config(s, b + 2, size - 2), 0);
-            } else {
-                struct seg_frame fr = {SEG_AUDIO, ts, 0, true, b + 2, size - 2};
-
-                if (seg_stream_frame(s, &fr) < 0)
-                    return -1;
-                frames++;
-            }
-        }
-        if (ts > *last_ms)
-            *last_ms = ts;
-        f->pos += 11 + size + 4;
-    }
-    return frames;
+    while ((rc = feed_tag(f, s, last_ms, &frames)) > 0)
+        ;
+    return rc < 0 ? -1 : frames;
 }
 
 /* Sums EXTINF durations of a media playlist; counts segments in *N. */
@@ -518,6 +530,61 @@ static void test_segmenter_long_gop(void)
     store_free(st);
 }
 
+/*
+ * LL-HLS: whenever a media playlist lists a part, a blocking reload for that
+ * part is answered at once - the last part of a segment too, which used to be
+ * released only by the next segment's first part, one part later.
+ */
+static void test_segmenter_ll_progress(void)
+{
+    const char *flv = "/tmp/onair-test-seg-ll.flv";
+    struct seg_params p = {.segment_ms = 1000, .window_segments = 10, .part_ms = 333};
+    struct store *st = store_new();
+    struct seg_stream *s = NULL;
+    struct flv_file f;
+    enum store_kind kind;
+    int64_t last_ms = 0;
+    int frames = 0, parts = 0, seg_ends = 0, rc;
+    char seen[128] = "";
+
+    CHECK_EQ_INT(make_flv(flv, "-f lavfi -i testsrc2=size=160x120:rate=30 -f lavfi -i "
+                               "sine=frequency=440:sample_rate=48000 -t 5 -c:v libx264 "
+                               "-preset veryfast -bf 0 -g 30 -keyint_min 30 -sc_threshold 0 "
+                               "-pix_fmt yuv420p -c:a aac -b:a 64k"),
+                 0);
+    CHECK_EQ_INT(load_flv(flv, &f), 0);
+    CHECK_EQ_INT(seg_stream_open(st, "ll", &p, &s), 0);
+    while ((rc = feed_tag(&f, s, &last_ms, &frames)) > 0) {
+        struct buf *b = store_get(st, "ll", "media.m3u8", &kind);
+        char *text = b ? strndup((const char *)b->data, b->len) : NULL;
+        char *last = NULL, uri[128];
+        unsigned long long msn;
+        unsigned idx;
+
+        for (char *q = text; q && (q = strstr(q, "#EXT-X-PART:")); q++)
+            last = q;
+        if (last && sscanf(strstr(last, "URI=\"") + 5, "%127[^\"]", uri) == 1 &&
+            strcmp(uri, seen) != 0) {
+            snprintf(seen, sizeof(seen), "%s", uri);
+            CHECK(sscanf(strrchr(uri, '-'), "-%u.m4s", &idx) == 1);
+            *strrchr(uri, '-') = '\0';
+            CHECK(sscanf(strrchr(uri, '-') + 1, "%llu", &msn) == 1);
+            CHECK_EQ_INT(store_check(st, "ll", STORE_KEY(msn, idx)), STORE_WAIT_READY);
+            parts++;
+            if (strstr(last, "#EXTINF:"))
+                seg_ends++; /* the newest part ends a segment */
+        }
+        free(text);
+        buf_unref(b);
+    }
+    CHECK_EQ_INT(rc, 0);
+    CHECK(parts >= 12 && seg_ends >= 3);
+    seg_stream_close(s);
+    free(f.data);
+    unlink(flv);
+    store_free(st);
+}
+
 int main(int argc, char **argv)
 {
     data_dir = argc > 1 ? argv[1] : "tests/data";
@@ -529,5 +596,6 @@ int main(int argc, char **argv)
     RUN(test_segmenter_av);
     RUN(test_segmenter_single_track);
     RUN(test_segmenter_long_gop);
+    RUN(test_segmenter_ll_progress);
     return harness_done();
 }
