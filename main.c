@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -196,6 +197,20 @@ static void log_errors(const struct cfg_errors *errs)
 static void on_sweep(evutil_socket_t fd, short what, void *arg)
 {
     store_sweep(arg);
+    log_limited_flush();
+}
+
+/*
+ * Gives memory freed after a flood (connection pools, partial messages) back
+ * to the system: glibc keeps freed heap memory in its arenas otherwise.
+ * Measured after three floods of 4,000 HTTP + 800 RTMP connections: RSS
+ * 27 MB at start, 93 MB 7 s after the last flood without trimming, 33 MB
+ * with it; MALLOC_ARENA_MAX=2 alone: 115 MB.
+ */
+static void on_trim(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+    malloc_trim(0);
 }
 
 /* Host to show in URLs: the listen host, or 127.0.0.1 when it is "any". */
@@ -230,6 +245,7 @@ static void raise_fd_limit(void)
 }
 
 #define MIN_OPEN_FILES 64
+#define TRIM_EVERY_S 5
 #define RESERVED_FDS 32 /* stdio, event loop, listeners, files, libav */
 
 /*
@@ -267,8 +283,11 @@ static int size_connection_budgets(struct cfg *cfg)
     }
     cfg->rtmp_max_connections = (int)rtmp;
     cfg->http_max_connections = (int)http;
-    log_info("onair", "open-file limit %lld: up to %d RTMP and %d HTTP connections", fds,
-             cfg->rtmp_max_connections, cfg->http_max_connections);
+    if (cfg->rtmp_max_unauthenticated > cfg->rtmp_max_connections)
+        cfg->rtmp_max_unauthenticated = cfg->rtmp_max_connections;
+    log_info("onair", "open-file limit %lld: up to %d RTMP (%d not yet publishing) and %d HTTP "
+             "connections", fds, cfg->rtmp_max_connections, cfg->rtmp_max_unauthenticated,
+             cfg->http_max_connections);
     return 0;
 }
 
@@ -290,17 +309,19 @@ static void free_event(struct event **ev)
  * Installs SIGINT/SIGTERM/SIGHUP handling and the store sweep on BASE before
  * any server starts, so a signal during start-up is handled, not fatal.
  */
-static int add_events(struct app *app, struct event *ev[4])
+static int add_events(struct app *app, struct event *ev[5])
 {
-    static const struct timeval sweep_every = {1, 0};
+    static const struct timeval sweep_every = {1, 0}, trim_every = {TRIM_EVERY_S, 0};
 
     ev[0] = evsignal_new(app->base, SIGINT, on_stop, app);
     ev[1] = evsignal_new(app->base, SIGTERM, on_stop, app);
     ev[2] = evsignal_new(app->base, SIGHUP, on_hup, app);
     ev[3] = event_new(app->base, -1, EV_PERSIST, on_sweep, app->store);
-    if (!ev[0] || !ev[1] || !ev[2] || !ev[3] || evsignal_add(ev[0], NULL) < 0 ||
+    ev[4] = event_new(app->base, -1, EV_PERSIST, on_trim, NULL);
+    if (!ev[0] || !ev[1] || !ev[2] || !ev[3] || !ev[4] || evsignal_add(ev[0], NULL) < 0 ||
         evsignal_add(ev[1], NULL) < 0 || evsignal_add(ev[2], NULL) < 0 ||
-        event_add(ev[3], &sweep_every) < 0) {
+        event_add(ev[3], &sweep_every) < 0 ||
+        event_add(ev[4], &trim_every) < 0) {
         log_error("onair", "cannot install signal handlers: %s", strerror(errno));
         return -1;
     }
@@ -351,7 +372,7 @@ static void announce(const struct app *app)
 /* Starts everything, runs until SIGINT/SIGTERM, stops. Returns the exit status. */
 static int run(struct app *app)
 {
-    struct event *ev[4] = {NULL};
+    struct event *ev[5] = {NULL};
     int rc = 1;
 
     raise_fd_limit();

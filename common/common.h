@@ -38,6 +38,27 @@ void log_msg(enum log_level level, const char *module, const char *fmt, ...)
             log_msg(LOG_DEBUG, mod, __VA_ARGS__);                                                \
     } while (0)
 
+/*
+ * For lines a client can cause at will (connects, protocol errors, limits
+ * reached): per call site (its format string), at most LOG_LIMIT_BURST lines
+ * per LOG_LIMIT_INTERVAL_MS are printed; the rest are counted and reported as
+ * one "N similar lines suppressed" line once the interval is over.
+ */
+#define LOG_LIMIT_BURST 5
+#define LOG_LIMIT_INTERVAL_MS 10000
+void log_msg_limited(enum log_level level, const char *module, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The same with an explicit call site SITE (e.g. a library's own format string). */
+void log_msg_limited_site(const char *site, enum log_level level, const char *module,
+                          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+#define log_warn_rl(mod, ...) log_msg_limited(LOG_WARN, mod, __VA_ARGS__)
+#define log_info_rl(mod, ...) log_msg_limited(LOG_INFO, mod, __VA_ARGS__)
+
+/* Prints the suppression counts of intervals that are over; call about once a second. */
+void log_limited_flush(void);
+
 /* ---- refcounted immutable buffers --------------------------------------- */
 
 /*

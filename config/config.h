@@ -46,10 +46,19 @@ struct cfg {
     int rtmp_chunk_size;             /* our outgoing chunk size */
     int rtmp_max_message_bytes;      /* largest message a client may announce */
     int rtmp_max_connections;
+    int rtmp_max_unauthenticated;    /* connections not publishing yet */
+    double rtmp_setup_timeout_s;     /* handshake + connect + publish deadline */
+    double rtmp_idle_timeout_s;      /* a publisher sending no media is dropped */
+    int rtmp_max_buffer_bytes;       /* partial messages, per connection */
+    int rtmp_max_total_buffer_bytes; /* partial messages, all connections */
     /* http: */
     char http_listen[CFG_STR_MAX];
     int http_threads;
     int http_max_connections;        /* 0 = sized from the open-file limit */
+    int http_max_connections_per_ip; /* 0 = no limit */
+    double http_request_timeout_s;   /* deadline for a complete request head */
+    double http_idle_timeout_s;      /* no progress at all */
+    int http_max_request_bytes;      /* libmicrohttpd memory pool per connection */
     char http_cors_origin[CFG_STR_MAX]; /* Access-Control-Allow-Origin; "" = none */
     int http_playlist_max_age;       /* seconds, Cache-Control of live playlists */
     char http_signing_secret[CFG_STR_MAX]; /* HMAC key of signed playback links; "" = none */

@@ -1,5 +1,5 @@
 /*
- * http — the HLS delivery server on libmicrohttpd (its own epoll thread pool).
+ * http — the HLS delivery server on libmicrohttpd (its own poll thread pool).
  * Reads objects from the store and serves them zero-copy; also /healthz and the
  * player page.
  */

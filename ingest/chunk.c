@@ -59,6 +59,9 @@ struct rtmp_chunk_stream {
 
 static const uint8_t msg_hdr_len[4] = {11, 7, 3, 0};
 
+/* What a zero-length message's data points at: never NULL, so data + 0 is defined. */
+static const uint8_t no_payload[1];
+
 static uint32_t be24(const uint8_t *p)
 {
     return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
@@ -273,6 +276,11 @@ static int reserve(struct rtmp_chunk_reader *r, struct rtmp_chunk_stream *s, uin
         cap *= 2;
     if (cap > s->len)
         cap = s->len;
+    if (r->lim.max_buffer_bytes && r->buf_bytes - s->cap + cap > r->lim.max_buffer_bytes) {
+        cap = need; /* no headroom near the cap */
+        if (r->buf_bytes - s->cap + cap > r->lim.max_buffer_bytes)
+            return fail(r, "partial messages exceed max_buffer_bytes");
+    }
     p = realloc(s->buf, cap);
     if (!p)
         return fail(r, "out of memory");
@@ -316,7 +324,7 @@ static void emit(struct rtmp_chunk_stream *s, struct rtmp_msg *msg)
     msg->stream_id = s->stream_id;
     msg->timestamp = s->timestamp;
     msg->len = s->len;
-    msg->data = s->buf;
+    msg->data = s->len ? s->buf : no_payload;
     s->in_msg = false;
     s->have = 0;
 }
@@ -391,6 +399,11 @@ fail:
 void rtmp_chunk_set_max_message(struct rtmp_chunk_reader *r, uint32_t bytes)
 {
     r->lim.max_message_bytes = bytes;
+}
+
+void rtmp_chunk_set_max_buffer(struct rtmp_chunk_reader *r, size_t bytes)
+{
+    r->lim.max_buffer_bytes = bytes;
 }
 
 int64_t rtmp_chunk_current_csid(const struct rtmp_chunk_reader *r)

@@ -83,13 +83,14 @@ struct rtmp_msg {
     uint32_t stream_id;
     uint32_t timestamp; /* absolute, modulo 2^32 */
     uint32_t len;
-    const uint8_t *data; /* valid until the next rtmp_chunk_read/reset */
+    const uint8_t *data; /* valid until the next rtmp_chunk_read/reset; never NULL */
 };
 
 struct rtmp_chunk_limits {
     uint32_t max_chunk_size;    /* largest Set Chunk Size accepted */
     uint32_t max_message_bytes; /* largest message length accepted */
     uint32_t max_chunk_streams; /* distinct chunk stream ids alive at once */
+    size_t max_buffer_bytes;    /* payload buffers across all csids; 0 = no cap */
 };
 
 struct rtmp_chunk_stream; /* per-csid state, private to chunk.c */
@@ -127,6 +128,12 @@ int rtmp_chunk_read(struct rtmp_chunk_reader *r, const uint8_t *in, size_t len,
  * the call; a message already in progress keeps the length it was admitted with.
  */
 void rtmp_chunk_set_max_message(struct rtmp_chunk_reader *r, uint32_t bytes);
+
+/*
+ * Sets the most payload buffer bytes R may hold across its chunk streams
+ * (0 = no cap). Checked before each allocation: growing past it is an error.
+ */
+void rtmp_chunk_set_max_buffer(struct rtmp_chunk_reader *r, size_t bytes);
 
 /*
  * The chunk stream id of the header R is parsing or has just parsed, for error

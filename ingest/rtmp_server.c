@@ -9,8 +9,17 @@
  *               │                                  (write)     (SHUT_WR, drain
  *               └──(EOF, socket error, timeout)──────────────────  input ≤ 2 s) ─▶ freed
  *
- * Timeouts: handshake + connect + publish must be done within SETUP_TIMEOUT_S;
- * a connection that sends nothing for IDLE_TIMEOUT_S is closed.
+ * Limits (config rtmp.*), each logged when it triggers:
+ *   - setup_timeout: handshake + connect + publish must be done by then;
+ *   - max_unauthenticated: connections not publishing yet have their own
+ *     budget; when it is full the oldest one (still in the handshake first)
+ *     makes room, so a real publisher that gets through in milliseconds is
+ *     never locked out by idle connections;
+ *   - idle_timeout: a publisher that sends no audio or video is dropped (and
+ *     any connection that sends no byte at all);
+ *   - max_buffer_bytes (in the session's chunk reader) and
+ *     max_total_buffer_bytes: partial messages per connection and in total;
+ *     beyond the total the connection holding the most is closed.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,11 +42,10 @@
 #include "ingest.h"
 #include "session_internal.h"
 
-#define SETUP_TIMEOUT_S 10
-#define IDLE_TIMEOUT_S 30
 #define FLUSH_TIMEOUT_S 5
 #define LINGER_MS 2000
-#define MAX_PENDING_OUT (1024 * 1024) /* a peer that does not read its replies */
+#define MEDIA_CHECK_MS 1000
+#define MAX_PENDING_OUT (256 * 1024) /* a peer that does not read its replies */
 #define DEFAULT_MAX_MESSAGE (8 * 1024 * 1024)
 #define REFUSED_KEY_DELAY_MS 2000 /* what a wrong stream key costs: no fast guessing */
 
@@ -45,11 +53,16 @@ enum conn_phase { CONN_OPEN, CONN_REFUSING, CONN_FLUSHING, CONN_LINGERING };
 
 struct conn {
     struct rtmp_server *srv;
-    struct conn *prev, *next;
+    struct conn *prev, *next;   /* every connection */
+    struct conn *pprev, *pnext; /* not publishing yet, oldest first */
+    bool pending;               /* on that list */
     struct bufferevent *bev;
-    struct event *timer; /* setup deadline, refusal delay, then linger deadline */
+    struct event *timer; /* setup deadline, media checks, refusal delay, linger deadline */
     struct rtmp_session *sess;
     enum conn_phase phase;
+    size_t buffered;         /* session's partial-message bytes, last seen */
+    uint64_t media_messages; /* at the last media check */
+    int64_t media_ms;        /* when media_messages last changed */
     char peer[64];
     unsigned id;
     struct hook_req *hook; /* the on_publish request the session waits for */
@@ -74,7 +87,9 @@ struct rtmp_server {
     struct rtmp_session_params params; /* for new connections */
     struct conn *conns;
     struct hooks *hooks;
-    int nconns;
+    struct conn *pending_head, *pending_tail;
+    int nconns, npending;
+    size_t buffered; /* sum of every conn's buffered */
     unsigned next_id;
 };
 
@@ -84,6 +99,40 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 static int authorize(void *arg, const char *key, struct rtmp_publish_grant *out);
 static void conn_hooks_end(struct conn *c);
 static int conn_hooks(struct conn *c);
+
+static void pending_remove(struct conn *c)
+{
+    struct rtmp_server *srv = c->srv;
+
+    if (!c->pending)
+        return;
+    if (c->pprev)
+        c->pprev->pnext = c->pnext;
+    else
+        srv->pending_head = c->pnext;
+    if (c->pnext)
+        c->pnext->pprev = c->pprev;
+    else
+        srv->pending_tail = c->pprev;
+    c->pprev = c->pnext = NULL;
+    c->pending = false;
+    srv->npending--;
+}
+
+static void pending_append(struct conn *c)
+{
+    struct rtmp_server *srv = c->srv;
+
+    c->pprev = srv->pending_tail;
+    c->pnext = NULL;
+    if (srv->pending_tail)
+        srv->pending_tail->pnext = c;
+    else
+        srv->pending_head = c;
+    srv->pending_tail = c;
+    c->pending = true;
+    srv->npending++;
+}
 
 static void conn_free(struct conn *c)
 {
@@ -96,6 +145,8 @@ static void conn_free(struct conn *c)
     if (c->next)
         c->next->prev = c->prev;
     srv->nconns--;
+    pending_remove(c);
+    srv->buffered -= c->buffered;
     hooks_cancel(c->hook);
     conn_hooks_end(c);
     rtmp_session_free(c->sess); /* ends the stream */
@@ -167,15 +218,58 @@ static int conn_flush(struct conn *c)
         out->len = 0;
     }
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) > MAX_PENDING_OUT) {
-        log_warn(rtmp_session_label(c->sess), "peer does not read our replies; closing");
+        log_warn_rl(rtmp_session_label(c->sess), "peer does not read our replies; closing");
         return -ENOBUFS;
     }
     return 0;
 }
 
+static void conn_timer(evutil_socket_t fd, short what, void *arg);
+
+/* C just published: it leaves the unauthenticated budget; its timer now checks for media. */
+static void conn_authenticated(struct conn *c)
+{
+    struct timeval tv = {MEDIA_CHECK_MS / 1000, (MEDIA_CHECK_MS % 1000) * 1000};
+
+    pending_remove(c);
+    c->media_messages = rtmp_session_media_messages(c->sess);
+    c->media_ms = time_mono_ms();
+    evtimer_del(c->timer);
+    evtimer_add(c->timer, &tv);
+}
+
+/*
+ * Accounts C's partial-message bytes; past rtmp.max_total_buffer_bytes closes
+ * the connection that holds the most. Returns false if that was C (freed).
+ */
+static bool account_buffered(struct conn *c)
+{
+    struct rtmp_server *srv = c->srv;
+    size_t now = rtmp_session_buffered_bytes(c->sess), cap;
+    struct conn *big = c;
+
+    srv->buffered += now - c->buffered;
+    c->buffered = now;
+    cap = srv->cfg->rtmp_max_total_buffer_bytes > 0
+              ? (size_t)srv->cfg->rtmp_max_total_buffer_bytes
+              : SIZE_MAX;
+    if (srv->buffered <= cap)
+        return true;
+    for (struct conn *o = srv->conns; o; o = o->next)
+        if (o->buffered > big->buffered)
+            big = o;
+    log_warn_rl(rtmp_session_label(big->sess),
+                "holds %zu bytes of partial messages while all connections hold %zu "
+                "(rtmp.max_total_buffer_bytes %zu); closing",
+                big->buffered, srv->buffered, cap);
+    conn_free(big);
+    return big != c;
+}
+
 /*
  * After the session moved (RC from it): a refused publish waits out the
- * refusal delay, an error closes once the replies are out, else flush.
+ * refusal delay, an error closes once the replies are out, else flush; a
+ * session that now publishes leaves the unauthenticated budget.
  */
 static void conn_after(struct conn *c, int rc)
 {
@@ -199,8 +293,12 @@ static void conn_after(struct conn *c, int rc)
         conn_free(c);
         return;
     }
-    if (rc < 0)
+    if (rc < 0) {
         conn_close_soon(c); /* the session logged why */
+        return;
+    }
+    if (c->pending && rtmp_session_state(c->sess) == RTMP_SESS_PUBLISHING)
+        conn_authenticated(c);
 }
 
 /* ---- webhooks (hooks.c) -------------------------------------------------------- */
@@ -293,6 +391,8 @@ static void conn_read(struct bufferevent *bev, void *arg)
         }
         evbuffer_drain(in, rc == 0 ? used : evbuffer_get_length(in));
     }
+    if (!account_buffered(c))
+        return;
     if (rc == 0)
         rc = conn_hooks(c);
     conn_after(c, rc);
@@ -302,21 +402,81 @@ static void conn_event(struct bufferevent *bev, short what, void *arg)
 {
     struct conn *c = arg;
     const char *label = rtmp_session_label(c->sess);
+    const char *state = rtmp_session_state_str(rtmp_session_state(c->sess));
 
     (void)bev;
     if (c->phase != CONN_OPEN) {
         if (what & BEV_EVENT_TIMEOUT)
-            log_warn(label, "could not send the last replies within %d s", FLUSH_TIMEOUT_S);
+            log_warn_rl(label, "could not send the last replies within %d s", FLUSH_TIMEOUT_S);
     } else if (what & BEV_EVENT_EOF) {
-        log_info(label, "disconnected (%s)", rtmp_session_state_str(rtmp_session_state(c->sess)));
+        if (c->pending)
+            log_info_rl(label, "disconnected (%s)", state);
+        else
+            log_info(label, "disconnected (%s)", state);
     } else if (what & BEV_EVENT_TIMEOUT) {
-        log_warn(label, "no data for %d s; closing", IDLE_TIMEOUT_S);
+        log_warn_rl(label, "no data for %g s (rtmp.idle_timeout); closing",
+                    c->srv->cfg->rtmp_idle_timeout_s);
     } else if (what & BEV_EVENT_ERROR) {
         int err = EVUTIL_SOCKET_ERROR();
 
-        log_info(label, "connection error: %s", evutil_socket_error_to_string(err));
+        log_info_rl(label, "connection error: %s", evutil_socket_error_to_string(err));
     }
     conn_free(c);
+}
+
+static struct timeval seconds_tv(double s)
+{
+    struct timeval tv = {(time_t)s, (suseconds_t)((s - (double)(time_t)s) * 1e6)};
+
+    return tv;
+}
+
+/* A publisher's periodic check: no audio or video for rtmp.idle_timeout drops it. */
+static void check_media(struct conn *c)
+{
+    struct timeval tv = {MEDIA_CHECK_MS / 1000, (MEDIA_CHECK_MS % 1000) * 1000};
+    uint64_t n = rtmp_session_media_messages(c->sess);
+    int64_t now = time_mono_ms();
+    double idle_s = c->srv->cfg->rtmp_idle_timeout_s > 0 ? c->srv->cfg->rtmp_idle_timeout_s : 10;
+
+    if (n != c->media_messages) {
+        c->media_messages = n;
+        c->media_ms = now;
+    } else if (now - c->media_ms >= (int64_t)(idle_s * 1000.0)) {
+        log_warn(rtmp_session_label(c->sess), "no audio or video for %g s (rtmp.idle_timeout); "
+                 "closing", idle_s);
+        conn_free(c);
+        return;
+    }
+    evtimer_add(c->timer, &tv);
+}
+
+/*
+ * Makes room in the unauthenticated budget: closes the connection that is
+ * furthest from publishing and oldest: one already closing, else one still in
+ * the handshake, else the oldest. Returns false if there is none.
+ */
+static bool evict_pending(struct rtmp_server *srv, const char *why)
+{
+    struct conn *victim = NULL;
+    int best = 3;
+
+    for (struct conn *c = srv->pending_head; c && best > 0; c = c->pnext) {
+        int rank = c->phase != CONN_OPEN                                 ? 0
+                   : rtmp_session_state(c->sess) == RTMP_SESS_HANDSHAKE ? 1
+                                                                        : 2;
+
+        if (rank < best) {
+            best = rank;
+            victim = c;
+        }
+    }
+    if (!victim)
+        return false;
+    log_info_rl(rtmp_session_label(victim->sess), "closed to make room (%s, %s)",
+                rtmp_session_state_str(rtmp_session_state(victim->sess)), why);
+    conn_free(victim);
+    return true;
 }
 
 static void conn_timer(evutil_socket_t fd, short what, void *arg)
@@ -335,11 +495,17 @@ static void conn_timer(evutil_socket_t fd, short what, void *arg)
             conn_close_soon(c);
         return;
     }
-    if (c->phase == CONN_OPEN && rtmp_session_state(c->sess) != RTMP_SESS_PUBLISHING) {
-        log_warn(rtmp_session_label(c->sess), "not publishing after %d s (%s); closing",
-                 SETUP_TIMEOUT_S, rtmp_session_state_str(rtmp_session_state(c->sess)));
-        conn_free(c);
+    if (c->phase != CONN_OPEN)
+        return;
+    if (!c->pending) {
+        check_media(c);
+        return;
     }
+    log_warn_rl(rtmp_session_label(c->sess),
+                "not publishing after %g s (%s, rtmp.setup_timeout); closing",
+                c->srv->cfg->rtmp_setup_timeout_s,
+                rtmp_session_state_str(rtmp_session_state(c->sess)));
+    conn_free(c);
 }
 
 /* rtmp_authorize_fn: stream keys from the config (see config.h, `publish`). */
@@ -389,7 +555,10 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
                       int socklen, void *arg)
 {
     struct rtmp_server *srv = arg;
-    struct timeval setup = {SETUP_TIMEOUT_S, 0}, idle = {IDLE_TIMEOUT_S, 0};
+    const struct cfg *cfg = srv->cfg;
+    struct timeval setup = seconds_tv(cfg->rtmp_setup_timeout_s > 0 ? cfg->rtmp_setup_timeout_s : 5);
+    struct timeval idle = seconds_tv(cfg->rtmp_idle_timeout_s > 0 ? cfg->rtmp_idle_timeout_s : 10);
+    int max_pending = cfg->rtmp_max_unauthenticated > 0 ? cfg->rtmp_max_unauthenticated : 64;
     unsigned id = ++srv->next_id;
     struct conn *c = NULL;
     char peer[INET6_ADDRSTRLEN + 16];
@@ -397,14 +566,17 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
 
     (void)lis, (void)socklen;
     format_peer(sa, peer, sizeof(peer));
-    if (srv->cfg->rtmp_max_connections > 0 && srv->nconns >= srv->cfg->rtmp_max_connections) {
-        log_warn("rtmp",
-                 "connection %u from %s refused: already %d connections "
-                 "(rtmp_max_connections)",
-                 id, peer, srv->nconns);
+    if (cfg->rtmp_max_connections > 0 && srv->nconns >= cfg->rtmp_max_connections &&
+        !evict_pending(srv, "rtmp.max_connections reached")) {
+        log_warn_rl("rtmp",
+                    "connection %u from %s refused: already %d connections, all publishing "
+                    "(rtmp.max_connections)",
+                    id, peer, srv->nconns);
         evutil_closesocket(fd);
         return;
     }
+    if (srv->npending >= max_pending)
+        evict_pending(srv, "rtmp.max_unauthenticated reached");
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c = calloc(1, sizeof(*c));
     if (!c)
@@ -430,7 +602,9 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
         c->next->prev = c;
     srv->conns = c;
     srv->nconns++;
-    log_info(rtmp_session_label(c->sess), "connected (%d connections)", srv->nconns);
+    pending_append(c);
+    log_info_rl(rtmp_session_label(c->sess), "connected (%d connections, %d not publishing)",
+                srv->nconns, srv->npending);
     return;
 fail:
     log_error("rtmp", "connection %u from %s: out of memory", id, peer);
@@ -462,7 +636,7 @@ static void on_accept_error(struct evconnlistener *lis, void *arg)
     struct timeval tv = {1, 0};
     int err = EVUTIL_SOCKET_ERROR();
 
-    log_error("rtmp", "accept failed: %s; pausing for 1 s", evutil_socket_error_to_string(err));
+    log_warn_rl("rtmp", "accept failed: %s; pausing for 1 s", evutil_socket_error_to_string(err));
     evconnlistener_disable(lis);
     evtimer_add(srv->accept_retry, &tv);
 }
@@ -567,6 +741,8 @@ static void set_params(struct rtmp_server *srv, const struct cfg *c)
     srv->params.max_message_bytes = c->rtmp_max_message_bytes > 0
                                         ? (uint32_t)c->rtmp_max_message_bytes
                                         : DEFAULT_MAX_MESSAGE;
+    srv->params.max_buffer_bytes =
+        c->rtmp_max_buffer_bytes > 0 ? (size_t)c->rtmp_max_buffer_bytes : 0; /* 0: the default */
     srv->params.seg.segment_ms = (int)(c->hls_segment_seconds * 1000.0 + 0.5);
     srv->params.seg.window_segments = c->hls_window_segments;
     srv->params.seg.part_ms = (int)(c->hls_part_seconds * 1000.0 + 0.5);

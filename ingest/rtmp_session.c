@@ -43,11 +43,11 @@ enum {
 enum { UC_STREAM_BEGIN = 0, UC_PING_REQUEST = 6, UC_PING_RESPONSE = 7 };
 
 /*
- * Partial messages of all chunk streams together may hold this many times
- * max_message_bytes: a legitimate publisher interleaves a video and an audio
- * message, not dozens of huge ones.
+ * Without a configured cap, partial messages of all chunk streams together may
+ * hold this many times max_message_bytes: a legitimate publisher interleaves a
+ * video and an audio message, not dozens of huge ones.
  */
-#define MAX_BUFFERED_FACTOR 4
+#define DEFAULT_BUFFERED_FACTOR 4
 #define CMD_MAX_VALUES 8 /* name, txn, command object, up to 5 arguments */
 
 const char *rtmp_session_state_str(enum rtmp_session_state s)
@@ -394,6 +394,7 @@ static int start_publish(struct rtmp_session *s, uint32_t msid, const char *type
     memset(&s->ts_audio, 0, sizeof(s->ts_audio));
     s->metadata_seen = false;
     rtmp_chunk_set_max_message(&s->rd, s->p.max_message_bytes);
+    rtmp_chunk_set_max_buffer(&s->rd, s->p.max_buffer_bytes);
     if (s->grant.keyed)
         log_info(s->label, "publishing (type %s, stream key %s)",
                  rtmp_session_loggable(type, l2, sizeof(l2)), s->grant.fingerprint);
@@ -657,10 +658,13 @@ static int handle_message(struct rtmp_session *s, const struct rtmp_msg *m)
     case RTMP_MSG_DATA_AMF3:
         return rtmp_media_on_data(s, m, m->data + skip, m->len - skip);
     case RTMP_MSG_AUDIO:
+        s->media_messages++;
         return rtmp_media_on_audio(s, m->timestamp, m->data, m->len);
     case RTMP_MSG_VIDEO:
+        s->media_messages++;
         return rtmp_media_on_video(s, m->timestamp, m->data, m->len);
     case RTMP_MSG_AGGREGATE:
+        s->media_messages++;
         return rtmp_media_on_aggregate(s, m);
     default:
         log_debug(s->label, "ignoring message type %u on csid %u", m->type, m->csid);
@@ -689,6 +693,7 @@ int rtmp_session_new(const struct rtmp_session_params *p, struct store *st, unsi
                                  ? p->max_message_bytes
                                  : RTMP_SESSION_PRE_PUBLISH_MAX_MESSAGE,
         .max_chunk_streams = RTMP_SESSION_MAX_CHUNK_STREAMS,
+        .max_buffer_bytes = RTMP_SESSION_PRE_PUBLISH_MAX_BUFFER,
     };
 
     *out = NULL;
@@ -696,6 +701,10 @@ int rtmp_session_new(const struct rtmp_session_params *p, struct store *st, unsi
         return -ENOMEM;
     s->p = *p;
     s->p.app[sizeof(s->p.app) - 1] = 0;
+    if (!s->p.max_buffer_bytes)
+        s->p.max_buffer_bytes = DEFAULT_BUFFERED_FACTOR * (size_t)p->max_message_bytes;
+    if (lim.max_buffer_bytes > s->p.max_buffer_bytes)
+        lim.max_buffer_bytes = s->p.max_buffer_bytes;
     s->store = st;
     s->id = id;
     snprintf(s->peer, sizeof(s->peer), "%s", peer ? peer : "?");
@@ -753,6 +762,16 @@ void rtmp_session_kick(struct rtmp_session *s, const char *why)
     s->state = RTMP_SESS_CLOSED;
 }
 
+uint64_t rtmp_session_media_messages(const struct rtmp_session *s)
+{
+    return s->media_messages;
+}
+
+size_t rtmp_session_buffered_bytes(const struct rtmp_session *s)
+{
+    return rtmp_chunk_buffered_bytes(&s->rd);
+}
+
 const char *rtmp_session_label(const struct rtmp_session *s)
 {
     return s->label;
@@ -798,7 +817,7 @@ int rtmp_session_feed(struct rtmp_session *s, const uint8_t *in, size_t len)
     s->in_bytes += len;
     while (len > 0) {
         struct rtmp_msg m;
-        size_t used = 0, buffered;
+        size_t used = 0;
 
         if (s->state == RTMP_SESS_HANDSHAKE) {
             if ((rc = feed_handshake(s, in, len, &used)) < 0)
@@ -816,13 +835,6 @@ int rtmp_session_feed(struct rtmp_session *s, const uint8_t *in, size_t len)
             log_warn(s->label, "chunk stream error%s: %s; closing", chunk_err_where(s, where),
                      s->rd.error ? s->rd.error : "?");
             rc = -EPROTO;
-            goto fail;
-        }
-        buffered = rtmp_chunk_buffered_bytes(&s->rd);
-        if (buffered > MAX_BUFFERED_FACTOR * (size_t)s->rd.lim.max_message_bytes) {
-            log_warn(s->label, "chunk streams buffer %zu bytes in partial messages; closing",
-                     buffered);
-            rc = -E2BIG;
             goto fail;
         }
         if (rc == RTMP_NEED_MORE)

@@ -56,6 +56,7 @@ struct rtmp_session_params {
     char app[256];              /* application name publishers must connect to */
     uint32_t chunk_size;        /* our outgoing chunk size, announced after connect */
     uint32_t max_message_bytes; /* largest incoming message once publishing */
+    size_t max_buffer_bytes;    /* partial messages once publishing; 0 = 4 x max_message_bytes */
     struct seg_params seg;
     rtmp_authorize_fn authorize; /* NULL: any valid name publishes under itself */
     void *authorize_arg;
@@ -64,6 +65,7 @@ struct rtmp_session_params {
 
 /* Stricter limits before publish: commands and control messages are small. */
 #define RTMP_SESSION_PRE_PUBLISH_MAX_MESSAGE (64 * 1024)
+#define RTMP_SESSION_PRE_PUBLISH_MAX_BUFFER (256 * 1024)
 #define RTMP_SESSION_MAX_CHUNK_SIZE (16 * 1024 * 1024)
 #define RTMP_SESSION_MAX_CHUNK_STREAMS 64
 #define RTMP_SESSION_ACK_WINDOW 5000000 /* our Window Ack Size / Set Peer Bandwidth */
@@ -123,6 +125,12 @@ void rtmp_session_set_seg_params(struct rtmp_session *s, const struct seg_params
  */
 void rtmp_session_kick(struct rtmp_session *s, const char *why);
 
+/* Audio, video and aggregate messages received so far (the server's idle check). */
+uint64_t rtmp_session_media_messages(const struct rtmp_session *s);
+
+/* Payload bytes the session holds for partial messages (rtmp_chunk_buffered_bytes). */
+size_t rtmp_session_buffered_bytes(const struct rtmp_session *s);
+
 /* "rtmp[ID] PEER" or "rtmp[ID] PEER APP/NAME": the module string of log lines. */
 const char *rtmp_session_label(const struct rtmp_session *s);
 
@@ -148,6 +156,7 @@ struct rtmp_session {
     uint64_t in_bytes;   /* everything received, handshake included */
     uint64_t acked;      /* in_bytes when we last sent an Acknowledgement */
     uint32_t ack_window; /* the peer's Window Ack Size; 0 = none announced */
+    uint64_t media_messages;
 
     double object_encoding;
     uint32_t msid; /* message stream id the publish came on */

@@ -179,3 +179,30 @@ write("flv", "aac_seq", b"\x01" + bytes.fromhex("af00 1210"))
 write("flv", "mp3", b"\x01" + bytes.fromhex("2fff fb"))
 write("flv", "ts_wraps", b"\x02" + b"".join(struct.pack(">I", t) for t in (
     0xFFFFFF00, 0xFFFFFFF0, 0x10, 0xFFFFFFF8, 0x20, 0x7FFFFF00, 0x100, 0x7FFFFFF0, 0x5)))
+
+
+# ---- codec configurations (fuzz_codec: byte 0 even = avcC, odd = ASC) --------
+# avcC records taken from ffmpeg/x264 output (baseline 320x240, high 1280x720
+# with cropping, high 4:4:4); AudioSpecificConfigs for AAC-LC, HE-AAC with an
+# explicit rate, and an escape object type.
+
+CODEC_SEEDS = {
+    "avcc_baseline_320x240": "00" "0142c00dffe100186742c00dd90141fb0110000003001000000303c0f142a4"
+    "8001000568cb83cb20",
+    "avcc_high_1280x720": "00" "0164001fffe1001a6764001facd9405005bb0110000003001000000303c0f1"
+    "83196001000668ebe3cb22c0fdf8f800",
+    "avcc_high444_176x144": "00" "01f4000bffe1001967f4000b919b28589d8088000003000800000301e078a1"
+    "4cb001000668ebe3c44844fff8f800",
+    "asc_lc_44k1_mono_ffmpeg": "01" "120856e500",
+    "asc_lc_48k_stereo": "01" "1190",
+    "asc_he_explicit_rate": "01" "2f8bb80010",
+    "asc_escape_aot": "01" "f8c8",
+}
+
+
+def codec_seeds():
+    for name, hexstr in CODEC_SEEDS.items():
+        write("codec", name, bytes.fromhex(hexstr))
+
+
+codec_seeds()

@@ -562,6 +562,69 @@ static void test_chunk_limits(void)
     expect_error(&test_lim, in, 2, 0);
 }
 
+/* A zero-length message has a non-NULL data pointer (data + 0 is defined). */
+static void test_chunk_zero_length(void)
+{
+    struct rtmp_chunk_reader r;
+    struct rtmp_msg msg;
+    size_t used;
+    /* csid 3, type 0, length 0, command AMF0; then csid 4, length 0, data AMF0 */
+    static const uint8_t in[24] = {0x03, 0, 0, 0, 0, 0, 0, 0x14, 0, 0, 0, 0,
+                                   0x04, 0, 0, 0, 0, 0, 0, 0x12, 1, 0, 0, 0};
+
+    rtmp_chunk_reader_init(&r, &test_lim);
+    CHECK_EQ_INT(rtmp_chunk_read(&r, in, sizeof(in), &used, &msg), RTMP_OK);
+    CHECK_EQ_INT(used, 12);
+    CHECK_EQ_INT(msg.len, 0);
+    CHECK_EQ_INT(msg.type, RTMP_MSG_COMMAND_AMF0);
+    CHECK(msg.data != NULL);
+    CHECK_EQ_INT(rtmp_chunk_read(&r, in + 12, 12, &used, &msg), RTMP_OK);
+    CHECK_EQ_INT(msg.len, 0);
+    CHECK(msg.data != NULL);
+    CHECK_EQ_INT(rtmp_chunk_buffered_bytes(&r), 0);
+    rtmp_chunk_reader_reset(&r);
+}
+
+/* max_buffer_bytes: partial messages across chunk streams stop at the cap, before allocating. */
+static void test_chunk_buffer_cap(void)
+{
+    struct rtmp_chunk_limits lim = test_lim;
+    struct rtmp_chunk_reader r;
+    struct rtmp_msg msg;
+    size_t used;
+    uint8_t in[12 + 128];
+    int rc = RTMP_NEED_MORE;
+
+    memset(in, 0x42, sizeof(in));
+    lim.max_buffer_bytes = 5000;
+    rtmp_chunk_reader_init(&r, &lim);
+    /*
+     * Start 5000-byte video messages on csids 4, 5, 6...: the first takes a
+     * 4096-byte buffer, the next ones exactly their 128 bytes, the 8th is refused.
+     */
+    for (uint8_t csid = 4; csid < 16 && rc == RTMP_NEED_MORE; csid++) {
+        static const uint8_t h[12] = {0, 0, 0, 0, 0, 0x13, 0x88, 0x09, 1, 0, 0, 0};
+
+        memcpy(in, h, sizeof(h));
+        in[0] = csid;
+        rc = rtmp_chunk_read(&r, in, sizeof(in), &used, &msg);
+        CHECK(rtmp_chunk_buffered_bytes(&r) <= 5000);
+    }
+    CHECK_EQ_INT(rc, RTMP_ERROR);
+    CHECK(r.error && strstr(r.error, "max_buffer_bytes"));
+    rtmp_chunk_reader_reset(&r);
+
+    /* Raised with rtmp_chunk_set_max_buffer: the same input is fine. */
+    rtmp_chunk_reader_init(&r, &lim);
+    rtmp_chunk_set_max_buffer(&r, 0);
+    for (uint8_t csid = 4; csid < 16; csid++) {
+        in[0] = csid;
+        CHECK_EQ_INT(rtmp_chunk_read(&r, in, sizeof(in), &used, &msg), RTMP_NEED_MORE);
+    }
+    CHECK(rtmp_chunk_buffered_bytes(&r) > 5000);
+    rtmp_chunk_reader_reset(&r);
+}
+
 /* The accessors rtmp_session.c uses instead of the reader's private fields. */
 static void test_chunk_accessors(void)
 {
@@ -1328,6 +1391,8 @@ int main(void)
     RUN(test_chunk_set_chunk_size_and_abort);
     RUN(test_chunk_limits);
     RUN(test_chunk_accessors);
+    RUN(test_chunk_zero_length);
+    RUN(test_chunk_buffer_cap);
     RUN(test_handshake);
     RUN(test_amf_roundtrip);
     RUN(test_amf_malformed);

@@ -112,7 +112,7 @@ static int send_msg(struct client *c, uint32_t csid, uint8_t type, uint32_t msid
 
 static void client_init(struct client *c, struct store *st, bool bytewise)
 {
-    struct rtmp_chunk_limits lim = {1 << 24, 1 << 24, 64};
+    struct rtmp_chunk_limits lim = {1 << 24, 1 << 24, 64, 0};
 
     memset(c, 0, sizeof(*c));
     c->bytewise = bytewise;
@@ -432,6 +432,61 @@ static void test_wrong_app(void)
 }
 
 #define PADDING "0123456789012345678901234567890123456789012345678901234567890123456789"
+
+/* Zero-length command and data messages (UBSan: no NULL + 0) are refused or ignored. */
+static void test_zero_length(void)
+{
+    static const uint8_t types[] = {RTMP_MSG_DATA_AMF0, RTMP_MSG_DATA_AMF3, RTMP_MSG_AUDIO,
+                                    RTMP_MSG_VIDEO, RTMP_MSG_USER_CONTROL, RTMP_MSG_COMMAND_AMF3,
+                                    RTMP_MSG_COMMAND_AMF0};
+    struct store *st = store_new();
+    struct bytes empty = {0};
+    struct client c;
+
+    for (size_t i = 0; i < ARRAY_SIZE(types); i++) {
+        client_init(&c, st, false);
+        handshake(&c, false);
+        CHECK_EQ_INT(send_connect(&c, "live"), 0);
+        if (types[i] == RTMP_MSG_COMMAND_AMF0 || types[i] == RTMP_MSG_COMMAND_AMF3 ||
+            types[i] == RTMP_MSG_USER_CONTROL)
+            CHECK(send_msg(&c, 3, types[i], 0, 0, &empty) < 0); /* no name / too short */
+        else
+            send_msg(&c, 3, types[i], 0, 0, &empty); /* either is fine: no UB is the point */
+        client_free(&c);
+    }
+    store_free(st);
+}
+
+/* Before publish, partial messages across chunk streams are capped at 256 KiB. */
+static void test_pre_publish_buffer_cap(void)
+{
+    struct store *st = store_new();
+    struct client c;
+    static uint8_t chunk[12 + 60000];
+    static const uint8_t set_chunk_size[4] = {0, 1, 0, 0}; /* 65536 */
+    struct bytes b = {0};
+    int rc = 0;
+
+    memset(chunk, 0, sizeof(chunk));
+    client_init(&c, st, false);
+    handshake(&c, false);
+    bytes_append(&b, set_chunk_size, sizeof(set_chunk_size));
+    CHECK_EQ_INT(send_msg(&c, 2, RTMP_MSG_SET_CHUNK_SIZE, 0, 0, &b), 0);
+    bytes_reset(&b);
+    /* 60001-byte command messages, all but their last byte, on csids 4..63. */
+    for (uint8_t csid = 4; csid < 64 && rc == 0; csid++) {
+        static const uint8_t h[12] = {0, 0, 0, 0, 0, 0xEA, 0x61, 0x14, 0, 0, 0, 0};
+
+        memcpy(chunk, h, sizeof(h));
+        chunk[0] = csid;
+        rc = feed(&c, chunk, sizeof(chunk));
+        CHECK(rtmp_session_buffered_bytes(c.s) <= RTMP_SESSION_PRE_PUBLISH_MAX_BUFFER);
+    }
+    CHECK(rc < 0);
+    CHECK_EQ_INT(rtmp_session_state(c.s), RTMP_SESS_CLOSED);
+    client_free(&c);
+    store_free(st);
+}
 
 static void test_ping_ack_unknown(void)
 {
@@ -766,7 +821,7 @@ static void test_stream_keys(void)
     memset(&c, 0, sizeof(c));
     c.out_chunk_size = 128;
     CHECK_EQ_INT(rtmp_session_new(&p, st, 8, "192.0.2.9:4000", &c.s), 0);
-    rtmp_chunk_reader_init(&c.rd, &(struct rtmp_chunk_limits){1 << 24, 1 << 24, 64});
+    rtmp_chunk_reader_init(&c.rd, &(struct rtmp_chunk_limits){1 << 24, 1 << 24, 64, 0});
     publish(&c, "wrong-key?x=1");
     CHECK_EQ_INT(c.last_rc, -EACCES);
     CHECK_EQ_INT(calls, 1);
@@ -779,7 +834,7 @@ static void test_stream_keys(void)
     memset(&c, 0, sizeof(c));
     c.out_chunk_size = 128;
     CHECK_EQ_INT(rtmp_session_new(&p, st, 9, "192.0.2.9:4001", &c.s), 0);
-    rtmp_chunk_reader_init(&c.rd, &(struct rtmp_chunk_limits){1 << 24, 1 << 24, 64});
+    rtmp_chunk_reader_init(&c.rd, &(struct rtmp_chunk_limits){1 << 24, 1 << 24, 64, 0});
     publish(&c, "s3cret-key?obs=1");
     CHECK_EQ_INT(c.last_rc, 0);
     check_status(&c, "onStatus", 0, "status", "NetStream.Publish.Start", 1);
@@ -804,7 +859,7 @@ static void test_held_publish(void)
         memset(&c, 0, sizeof(c));
         c.out_chunk_size = 128;
         CHECK_EQ_INT(rtmp_session_new(&p, st, 10, "192.0.2.9:4002", &c.s), 0);
-        rtmp_chunk_reader_init(&c.rd, &(struct rtmp_chunk_limits){1 << 24, 1 << 24, 64});
+        rtmp_chunk_reader_init(&c.rd, &(struct rtmp_chunk_limits){1 << 24, 1 << 24, 64, 0});
         publish(&c, "show?token=abc");
         CHECK_EQ_INT(c.last_rc, 0);
         CHECK_EQ_INT(rtmp_session_state(c.s), RTMP_SESS_AUTHORIZING);
@@ -833,7 +888,7 @@ static void test_held_publish(void)
     memset(&c, 0, sizeof(c));
     c.out_chunk_size = 128;
     CHECK_EQ_INT(rtmp_session_new(&p, st, 11, "192.0.2.9:4003", &c.s), 0);
-    rtmp_chunk_reader_init(&c.rd, &(struct rtmp_chunk_limits){1 << 24, 1 << 24, 64});
+    rtmp_chunk_reader_init(&c.rd, &(struct rtmp_chunk_limits){1 << 24, 1 << 24, 64, 0});
     publish(&c, "show");
     CHECK_EQ_INT(send_cmd(&c, 1, "publish", 6, "other", "live"), -EPROTO);
     client_free(&c);
@@ -848,6 +903,8 @@ int main(void)
     RUN(test_publish_flow_bytewise);
     RUN(test_wrong_app);
     RUN(test_ping_ack_unknown);
+    RUN(test_zero_length);
+    RUN(test_pre_publish_buffer_cap);
     RUN(test_refusals);
     RUN(test_unsupported_codecs);
     RUN(test_media);
