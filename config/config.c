@@ -862,7 +862,12 @@ static int key_name(struct walk *w, const yaml_node_t *key, char *out, size_t ou
         err_at(w, key->start_mark, 0, "expected a key name, got %s", kind(key));
         return -EINVAL;
     }
-    if (len >= outlen || memchr(s, '\0', len)) {
+    bool ctl = false;
+
+    for (size_t i = 0; i < len && !ctl; i++)
+        ctl = (unsigned char)s[i] < 0x20 || s[i] == 0x7f;
+    /* No real name has control bytes; they would also break the one-line messages. */
+    if (len >= outlen || ctl) {
         char q[48];
         quote(q, sizeof(q), s, len);
         err_at(w, key->start_mark, 0, "unknown key '%s'", q);
@@ -1234,11 +1239,18 @@ static void check_environment(struct walk *w)
         }
         if ((k->flags & CF_READABLE) && v[0]) {
             fd = open(v, O_RDONLY | O_CLOEXEC);
-            if (fd < 0)
-                err_at(w, w->at[i].value, 0, "%s: cannot read '%s': %s", k->key, v,
-                       strerror(errno));
-            else
+            if (fd < 0) {
+                char shown[CFG_STR_MAX];
+                int err = errno;
+                size_t j;
+                for (j = 0; v[j] && j + 1 < sizeof(shown); j++) /* one line per message */
+                    shown[j] = (unsigned char)v[j] < 0x20 || v[j] == 0x7f ? '?' : v[j];
+                shown[j] = '\0';
+                err_at(w, w->at[i].value, 0, "%s: cannot read '%s': %s", k->key, shown,
+                       strerror(err));
+            } else {
                 close(fd);
+            }
         }
     }
 }

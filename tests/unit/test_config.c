@@ -359,6 +359,9 @@ static void test_unknown_names(void)
     CHECK_FAILS("stream:\n  - name: a\n", "t.yaml:1:1: ", "(did you mean 'streams'?)");
     CHECK_FAILS("log:\n  level: info\nplayer: {}\n", "t.yaml:3:1: ", "unknown section 'player'");
     CHECK_FAILS("rtmp.app: live\n", "t.yaml:1:1: ", "unknown section 'rtmp.app' (write the key");
+    /* A name with a line break stays on one message line (found by fuzz-config). */
+    CHECK_FAILS("rtmp: {\"a\\nb\": 1}\n", "t.yaml:1:8: ", "unknown key 'a?b'\n");
+    CHECK_FAILS("streams:\n  - {name: x, \"k\\ty\": 1}\n", "t.yaml:2:15: ", "unknown key 'k?y'\n");
     CHECK_FAILS("rtmp:\n  ? [a, b]\n  : 1\n", "t.yaml:2:5: ", "expected a key name, got a list");
     CHECK_FAILS("streams:\n  - name: a\n    kee: abcdefgh1\n", "t.yaml:3:5: ",
                 "unknown key 'kee' in a stream entry (name, key, key_sha256 or playback) (did you mean 'key'?)");

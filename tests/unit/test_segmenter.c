@@ -454,6 +454,68 @@ static void test_segmenter_av(void)
     store_free(st);
 }
 
+/* Feeds tags of F to S until one is stamped STOP_MS or later (left unfed). */
+static void feed_until(struct flv_file *f, struct seg_stream *s, int64_t stop_ms)
+{
+    size_t len = f->len;
+    int64_t last_ms = 0;
+
+    while (f->pos + 11 <= len) {
+        const uint8_t *t = f->data + f->pos;
+        int64_t ts = (int64_t)((uint32_t)t[7] << 24 | (uint32_t)t[4] << 16 |
+                               (uint32_t)t[5] << 8 | t[6]);
+        size_t size = (size_t)t[1] << 16 | (size_t)t[2] << 8 | t[3];
+
+        if (ts >= stop_ms)
+            break;
+        f->len = f->pos + 11 + size + 4; /* feed_flv stops after this one tag */
+        feed_flv(f, s, &last_ms);
+        f->len = len;
+    }
+}
+
+/* A live reload's timing (seg_stream_set_params) applies from the next segment. */
+static void test_segmenter_reload_params(void)
+{
+    const char *flv = "/tmp/onair-test-seg-reload.flv";
+    struct seg_params p = {.segment_ms = 1000, .window_segments = 20};
+    struct seg_params next = {.segment_ms = 2000, .window_segments = 20};
+    double want[] = {1, 1, 1, 1, 2, 2, 2}, got[16];
+    struct store *st = store_new();
+    struct seg_stream *s = NULL;
+    struct flv_file f;
+    enum store_kind kind;
+    struct buf *b;
+    int64_t last_ms = 0;
+    int n = 0;
+
+    CHECK_EQ_INT(make_flv(flv, "-f lavfi -i testsrc2=size=160x120:rate=30 -t 10 -c:v libx264 "
+                               "-preset veryfast -g 30 -pix_fmt yuv420p"),
+                 0);
+    CHECK_EQ_INT(load_flv(flv, &f), 0);
+    CHECK_EQ_INT(seg_stream_open(st, "reload", &p, &s), 0);
+    feed_until(&f, s, 4000); /* segments 0-1, 1-2, 2-3 done; 3-4 open */
+    seg_stream_set_params(s, &next);
+    CHECK(feed_flv(&f, s, &last_ms) > 100);
+    seg_stream_close(s);
+    b = store_get(st, "reload", "media.m3u8", &kind);
+    CHECK(b != NULL);
+    if (b) {
+        char *text = strndup((const char *)b->data, b->len);
+
+        for (char *q = text; (q = strstr(q, "#EXTINF:")) && n < 16; q++)
+            got[n++] = atof(q + 8);
+        free(text);
+        buf_unref(b);
+    }
+    CHECK_EQ_INT(n, (int)ARRAY_LEN(want));
+    for (int i = 0; i < n && i < (int)ARRAY_LEN(want); i++)
+        CHECK(got[i] > want[i] - 0.05 && got[i] < want[i] + 0.05);
+    free(f.data);
+    unlink(flv);
+    store_free(st);
+}
+
 static void test_segmenter_single_track(void)
 {
     static const struct {
@@ -597,5 +659,6 @@ int main(int argc, char **argv)
     RUN(test_segmenter_single_track);
     RUN(test_segmenter_long_gop);
     RUN(test_segmenter_ll_progress);
+    RUN(test_segmenter_reload_params);
     return harness_done();
 }
