@@ -188,12 +188,19 @@ static struct MHD_Response *buf_response(struct buf *b, const char *type, const 
     return r;
 }
 
-static void log_failure(struct MHD_Connection *conn, const char *method, const char *url,
+/*
+ * One debug line per answered request: "[peer] GET /live/x/media.m3u8?_HLS_msn=5
+ * -> 200". At log.level debug this is the origin's request log (the edge test
+ * and scripts/bench-edge.sh count origin requests with it); otherwise free.
+ */
+static void log_request(struct MHD_Connection *conn, const char *method, const char *url,
                         unsigned status)
 {
+    static const char *const directives[] = {"_HLS_msn", "_HLS_part", "_HLS_skip"};
     const union MHD_ConnectionInfo *ci;
-    char peer[NI_MAXHOST + 8] = "?", safe[160];
-    size_t i;
+    char peer[NI_MAXHOST + 8] = "?", safe[160], query[96] = "";
+    size_t i, qlen = 0;
+    bool cut;
 
     if (log_get_level() < LOG_DEBUG)
         return;
@@ -207,7 +214,23 @@ static void log_failure(struct MHD_Connection *conn, const char *method, const c
     for (i = 0; url[i] && i < sizeof(safe) - 1; i++)
         safe[i] = isprint((unsigned char)url[i]) ? url[i] : '?';
     safe[i] = '\0';
-    log_debug(MOD, "[%s] %s %s%s -> %u", peer, method, safe, url[i] ? "..." : "", status);
+    cut = url[i] != '\0';
+    for (size_t d = 0; d < ARRAY_SIZE(directives) && qlen < sizeof(query); d++) {
+        const char *v = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, directives[d]);
+        int n;
+
+        if (!v)
+            continue;
+        n = snprintf(query + qlen, sizeof(query) - qlen, "%c%s=%.16s", qlen ? '&' : '?',
+                     directives[d], v);
+        if (n > 0)
+            qlen += (size_t)n;
+    }
+    for (i = 0; query[i]; i++)
+        if (!isprint((unsigned char)query[i]))
+            query[i] = '?';
+    log_debug(MOD, "[%s] %s %s%s%s -> %u", peer, method, safe, cut ? "..." : "", query,
+              status);
 }
 
 /* nosniff and, per the current config, CORS (a reload's cors_origin applies from here on). */
@@ -249,8 +272,7 @@ static enum MHD_Result reply(struct http_server *srv, struct MHD_Connection *con
     add_common_headers(srv, r);
     ret = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
-    if (status >= 400)
-        log_failure(conn, method, url, status);
+    log_request(conn, method, url, status);
     return ret;
 }
 
@@ -512,6 +534,7 @@ static enum MHD_Result send_obj(struct http_server *srv, struct MHD_Connection *
         return reply(srv, conn, method, url, MHD_HTTP_OK, NULL);
     }
     ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+    log_request(conn, method, url, MHD_HTTP_OK);
     store_obj_unref(o); /* the response lives on in O (or in MHD, if O goes) */
     return ret;
 }

@@ -21,7 +21,7 @@ if ((want_test)); then
   pkgs+=(python3 ffmpeg
          gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
          gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
-         chromium wrk nginx-light curl)
+         chromium wrk nginx-light curl openssl)
 fi
 
 missing=()
