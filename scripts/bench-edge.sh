@@ -17,18 +17,8 @@ SIM=tests/integration/llhls_viewers.py
 PROCS=2 # load generator processes per run
 
 scripts/setup.sh --test >/dev/null
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-work=$(mktemp -d /tmp/onair-bench-edge.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cpu_ticks() { local t=0 p; for p in "$@"; do [[ -r /proc/$p/stat ]] && t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
-HZ=$(getconf CLK_TCK)
+. scripts/bench_lib.sh
+bench_init onair-bench-edge
 
 ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=640x360:rate=30 \
   -f lavfi -i sine=frequency=440:sample_rate=48000 -t 60 -c:v libx264 -preset veryfast \

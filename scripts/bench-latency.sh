@@ -36,18 +36,10 @@ if (($(ulimit -n) < HELD + 200)); then
   exit 1
 fi
 
-work=$(mktemp -d /tmp/onair-latency.XXXXXX)
+. scripts/bench_lib.sh
+bench_init onair-latency
 res="$work/results"
 mkdir -p "$res"
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 fail() { echo "bench-latency: $*" >&2; exit 1; }
 stop() { # stops the given pids (ours) and forgets them
   local p keep=()
@@ -56,7 +48,6 @@ stop() { # stops the given pids (ours) and forgets them
   for p in "${pids[@]}"; do [[ " $* " == *" $p "* ]] || keep+=("$p"); done
   pids=("${keep[@]}")
 }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_url() { # $1 url, $2 seconds, $3 what, $4 pid that must stay alive
   local i
   for ((i = 0; i < $2 * 10; i++)); do

@@ -19,27 +19,9 @@ done
 if ((${#missing[@]})); then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+. scripts/bench_lib.sh
 
-work=$(mktemp -d /tmp/onair-bench.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cpu_ticks() { # utime+stime of the given pids, in clock ticks
-  local t=0 p
-  for p in "$@"; do
-    [[ -r /proc/$p/stat ]] || continue
-    t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
-  done
-  echo "$t"
-}
-HZ=$(getconf CLK_TCK)
+bench_init onair-bench
 
 echo "bench: encoding ${MEDIA_SECONDS} s of 720p30 H.264 ~4 Mbit/s + AAC (once, not measured)"
 ffmpeg -nostdin -v error -y -f lavfi -i testsrc2=size=1280x720:rate=30 \

@@ -12,7 +12,7 @@
 // and counts stalls ('waiting' events). Prints one JSON object.
 // usage: node bench_latency_viewer.js PLAYLIST_URL HLSJS_URL ll|llrate|std SECONDS WARMUP_SECONDS
 //        SESSIONS [pdt|name]
-const { chromium } = require('playwright-core');
+const { launchChromium } = require('../tests/integration/chromium');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
@@ -73,12 +73,7 @@ setInterval(() => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'onair-latency-'));
   const file = path.join(dir, 'page.html');
   fs.writeFileSync(file, page);
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync',
-           '--autoplay-policy=no-user-gesture-required'],
-  });
+  const browser = await launchChromium();
   try {
     const p = await browser.newPage();
     const errors = [];

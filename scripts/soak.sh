@@ -16,17 +16,8 @@ cd "$(dirname "$0")/.."
 MINUTES=${1:-10}
 BIN=${ONAIR_BIN:-build/onair}
 [[ -x $BIN ]] || { echo "soak: $BIN not built (scripts/setup.sh)" >&2; exit 1; }
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-work=$(mktemp -d /tmp/onair-soak.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  [[ -n ${ONAIR:-} ]] && kill "$ONAIR" 2>/dev/null || true
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. scripts/bench_lib.sh
+bench_init onair-soak
 
 echo "soak: encoding the publishers' FLV files"
 for i in 0 1 2 3 4 5 6 7; do

@@ -14,18 +14,12 @@
 //     publisher: {"event":"down","state":...}, screenshot SHOT-STATE.png) and to
 //     come back to "live" with the video advancing 3 s ({"event":"resumed"}).
 //     Errors are tagged [0] (first play) or [N] (cycle N).
-const { chromium } = require('playwright-core');
+const { launchChromium, sleep } = require('./chromium');
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const emit = (o) => console.log(JSON.stringify(o));
 
 async function launch(result) {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync',
-           '--autoplay-policy=no-user-gesture-required'],
-  });
+  const browser = await launchChromium();
   const page = await browser.newPage({ viewport: { width: 390, height: 844 },
                                        deviceScaleFactor: 2 });
   const ph = () => (result.phase === undefined ? '' : '[' + result.phase + '] ');

@@ -2,24 +2,17 @@
 // one JSON line, whether hls.js played the stream: the video's currentTime
 // must advance past MIN_SECONDS with no fatal hls.js error.
 // usage: node browser_play.js PAGE_URL MIN_SECONDS TIMEOUT_SECONDS
-const { chromium } = require('playwright-core');
+const { pollUntil, withChromium } = require('./chromium');
 
 (async () => {
   const [url, minSeconds, timeoutSeconds] = [process.argv[2], +process.argv[3], +process.argv[4]];
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync',
-           '--autoplay-policy=no-user-gesture-required'],
-  });
   const result = { url, played: 0, hlsjs: false, errors: [], console: [] };
-  try {
+  await withChromium(result, async (browser) => {
     const page = await browser.newPage();
     page.on('console', (m) => result.console.push(m.type() + ': ' + m.text()));
     page.on('pageerror', (e) => result.errors.push(String(e)));
     await page.goto(url, { waitUntil: 'load' });
-    const deadline = Date.now() + timeoutSeconds * 1000;
-    while (Date.now() < deadline) {
+    await pollUntil(timeoutSeconds, async () => {
       const s = await page.evaluate(() => {
         const v = document.querySelector('video');
         return {
@@ -34,13 +27,7 @@ const { chromium } = require('playwright-core');
       result.hlsjs = s.hlsjs;
       result.size = s.w + 'x' + s.h;
       if (s.err) result.errors.push('video element: ' + s.err);
-      if (s.t >= minSeconds || s.err) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  } catch (e) {
-    result.errors.push(String(e));
-  } finally {
-    await browser.close();
-  }
-  console.log(JSON.stringify(result));
+      return s.t >= minSeconds || s.err;
+    });
+  });
 })();

@@ -4,7 +4,7 @@
 // parts, not whole segments), its live latency, the HTTP version the page's
 // requests used (h2 over TLS), fatal errors.
 // usage: node edge_play.js EDGE_BASE_URL PLAYLIST_PATH MIN_SECONDS TIMEOUT_SECONDS
-const { chromium } = require('playwright-core');
+const { pollUntil, withChromium } = require('./chromium');
 
 const PAGE = `<!doctype html><html><body>
 <video id="v" muted autoplay playsinline></video>
@@ -25,23 +25,16 @@ const PAGE = `<!doctype html><html><body>
 (async () => {
   const [base, playlist, minSeconds, timeoutSeconds] =
     [process.argv[2], process.argv[3], +process.argv[4], +process.argv[5]];
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync',
-           '--autoplay-policy=no-user-gesture-required'],
-  });
   const result = { base, played: 0, parts: 0, latency: null, protocols: [], errors: [] };
-  try {
+  await withChromium(result, async (browser) => {
     const context = await browser.newContext({ ignoreHTTPSErrors: true }); // self-signed test cert
     const page = await context.newPage();
     page.on('pageerror', (e) => result.errors.push(String(e)));
     await page.route(base + '/edge-test.html', (route) =>
       route.fulfill({ status: 200, contentType: 'text/html', body: PAGE }));
     await page.goto(base + '/edge-test.html#' + playlist, { waitUntil: 'load' });
-    const deadline = Date.now() + timeoutSeconds * 1000;
     let t0 = null; // playback starts wherever hls.js tunes in: count from there
-    while (Date.now() < deadline) {
+    await pollUntil(timeoutSeconds, async () => {
       const s = await page.evaluate(() => ({
         t: document.getElementById('v').currentTime,
         parts: st.parts, frags: st.frags, fatal: st.fatal, ll: st.ll,
@@ -54,13 +47,7 @@ const PAGE = `<!doctype html><html><body>
       Object.assign(result, { played: t0 === null ? 0 : s.t - t0, parts: s.parts, frags: s.frags, ll: s.ll,
                               latency: s.latency, protocols: s.protocols });
       if (s.fatal) result.errors.push('hls.js fatal: ' + s.fatal);
-      if (result.played >= minSeconds || s.fatal) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  } catch (e) {
-    result.errors.push(String(e));
-  } finally {
-    await browser.close();
-  }
-  console.log(JSON.stringify(result));
+      return result.played >= minSeconds || s.fatal;
+    });
+  });
 })();
