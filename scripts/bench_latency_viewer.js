@@ -1,5 +1,5 @@
 // (b) of scripts/bench-latency.sh: hls.js in headless Chromium (Debian's, flags
-// as in tests/integration/browser_play.js) plays PLAYLIST_URL in SESSIONS fresh
+// launched by tests/integration/chromium.js) plays PLAYLIST_URL in SESSIONS fresh
 // page loads. hls.js picks its distance from the live edge when it starts and
 // does not move it by much afterwards (it only speeds up with more than 1 s
 // buffered), so one start is one draw: the samples of every session are pooled.
