@@ -105,6 +105,11 @@ void bytes_reset(struct bytes *v);
  */
 bool stream_name_valid(const char *name);
 
+/* The value of the hexadecimal digit C (either case), or -1. */
+int hex_digit(char c);
+/* Decodes N hex digits at HEX into N/2 bytes at OUT; false if N is odd or a digit is not hex. */
+bool hex_decode(const char *hex, size_t n, uint8_t *out);
+
 /* ---- time ---------------------------------------------------------------- */
 
 /* Monotonic clock in milliseconds. */

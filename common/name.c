@@ -1,5 +1,32 @@
 #include "common.h"
 
+int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+bool hex_decode(const char *hex, size_t n, uint8_t *out)
+{
+    size_t i;
+
+    if (n % 2)
+        return false;
+    for (i = 0; i < n; i += 2) {
+        int hi = hex_digit(hex[i]), lo = hi >= 0 ? hex_digit(hex[i + 1]) : -1;
+
+        if (lo < 0)
+            return false;
+        out[i / 2] = (uint8_t)(hi << 4 | lo);
+    }
+    return true;
+}
+
 bool stream_name_valid(const char *name)
 {
     size_t n = 0;

@@ -943,17 +943,6 @@ static bool key_ok(const char *k, size_t len)
     return true;
 }
 
-static int hex_digit(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* One `- name: ... key: ...` entry into S; returns true if it is complete and valid. */
 static bool walk_stream(struct walk *w, const yaml_node_t *item, struct cfg_stream *s,
                         struct stream_src *src)
@@ -1043,13 +1032,9 @@ static bool walk_stream(struct walk *w, const yaml_node_t *item, struct cfg_stre
                 continue;
             }
         } else {
-            size_t i;
             have_hash = true;
             src->key = (struct where){true, kn->start_mark, vn->start_mark};
-            for (i = 0; len == 64 && i < 64 && hex_digit(v[i]) >= 0; i++)
-                if (i % 2)
-                    s->key_sha256[i / 2] = (uint8_t)(hex_digit(v[i - 1]) << 4 | hex_digit(v[i]));
-            if (len != 64 || i != 64) {
+            if (len != 64 || !hex_decode(v, 64, s->key_sha256)) {
                 err_at(w, vn->start_mark, 0,
                        "streams: key_sha256 must be 64 hex digits (sha256sum of the key), "
                        "got '%s'", q);

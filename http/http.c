@@ -77,17 +77,6 @@ static char request_seen;
 
 
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /*
  * MHD unescape callback for the path and query arguments: decodes %HH like
  * MHD's default, except %00, which stays as the three characters so that no
@@ -101,8 +90,8 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
     (void)cls;
     (void)conn;
     while (*r) {
-        int hi = r[0] == '%' ? hex_value(r[1]) : -1;
-        int lo = hi >= 0 ? hex_value(r[2]) : -1;
+        int hi = r[0] == '%' ? hex_digit(r[1]) : -1;
+        int lo = hi >= 0 ? hex_digit(r[2]) : -1;
 
         if (lo >= 0 && (hi | lo) != 0) {
             *w++ = (char)(hi * 16 + lo);

@@ -14,17 +14,6 @@
 #include "http.h"
 #include "signed_internal.h"
 
-static int hex_nibble(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static void mac(const char *secret, const char *name, const char *exp, uint8_t out[32])
 {
     char msg[512];
@@ -73,14 +62,9 @@ int sign_check(const char *secret, const char *name, const char *exp, const char
         *why = i == 0 ? "malformed exp" : "malformed sig";
         return -EACCES;
     }
-    for (i = 0; i < 32; i++) {
-        int hi = hex_nibble(sig[2 * i]), lo = hex_nibble(sig[2 * i + 1]);
-
-        if (hi < 0 || lo < 0) {
-            *why = "malformed sig";
-            return -EACCES;
-        }
-        got[i] = (uint8_t)(hi << 4 | lo);
+    if (!hex_decode(sig, 64, got)) {
+        *why = "malformed sig";
+        return -EACCES;
     }
     mac(secret, name, exp, want);
     if (CRYPTO_memcmp(want, got, sizeof(want)) != 0) {

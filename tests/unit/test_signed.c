@@ -66,6 +66,16 @@ static void test_check(void)
     memcpy(bad, want, sizeof(bad));
     bad[63] = 'g';
     CHECK_EQ_INT(sign_check(secret, "show", "2000000000", bad, now, q, &why), -EACCES);
+    CHECK_EQ_STR(why, "malformed sig");
+    /* the shared hex helpers (common/) the check uses */
+    {
+        uint8_t out[2] = {0};
+
+        CHECK(hex_decode("aF0", 2, out) && out[0] == 0xaf);
+        CHECK(!hex_decode("aF0", 3, out));
+        CHECK(!hex_decode("a", 2, out)); /* stops at the terminating NUL */
+        CHECK(hex_digit('G') == -1 && hex_digit('f') == 15 && hex_digit('9') == 9);
+    }
 }
 
 static void check_rewrite(const char *in, const char *out)
