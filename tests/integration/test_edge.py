@@ -8,13 +8,12 @@ one edge is restarted mid-stream and its viewers recover by themselves."""
 import json
 import os
 import re
-import socket
 import subprocess
 import tempfile
 import threading
 import time
 
-from onair_test import (Failure, Server, check, ffmpeg_publish_file, make_flv, run,
+from onair_test import (free_port, Failure, Server, check, ffmpeg_publish_file, make_flv, run,
                         wait_for)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -28,14 +27,6 @@ SIM_SECONDS = 30
 # one per viewer (250 per edge here).
 MAX_ORIGIN_PER_PART_EDGE = 12
 ORIGIN_REQ_RE = re.compile(r"debug http: \[[^\]]*\] GET (/live/\S+) -> (\d+)")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def http_get(port, path, headers=None, tls_port=False):

@@ -15,19 +15,11 @@ import tempfile
 import threading
 import time
 
-from onair_test import (Failure, Server, check, ffmpeg_publish, media_playlist_path,
+from onair_test import (free_port, Failure, Server, check, ffmpeg_publish, media_playlist_path,
                         parse_media_playlist, run, wait_for)
 
 K1, K2, K2B = "key-one-4Fh8", "key-two-8Kd3", "key-two-new-2Lq9"
 PID_FILE = os.path.join(tempfile.mkdtemp(prefix="onair-pid-"), "onair.pid")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def write_config(srv, streams, http_listen="127.0.0.1:0", cors="*", extra=""):
