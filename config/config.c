@@ -143,6 +143,14 @@ static const struct cfg_key keys[] = {
     {"http.playlist_max_age", CT_INT, OFF(http_playlist_max_age), "1", 0, 60, NULL, 0,
      "playlists rendered from then on",
      "seconds a cache may keep a live playlist (`Cache-Control: max-age`)"},
+    {"http.tls_cert", CT_STRING, OFF(http_tls_cert), "", 0, 0, NULL, CF_READABLE,
+     "with the next `http.listen` change, else restart",
+     "PEM certificate (full chain) for HTTPS on `http.listen`; empty = plain HTTP"},
+    {"http.tls_key", CT_STRING, OFF(http_tls_key), "", 0, 0, NULL, CF_READABLE,
+     "with the next `http.listen` change, else restart", "PEM private key of `http.tls_cert`"},
+    {"http.hsts", CT_STRING, OFF(http_hsts), "max-age=31536000", 0, 0, NULL, 0,
+     "responses built from then on",
+     "`Strict-Transport-Security` value sent over HTTPS; empty = none"},
     {"http.signing_secret", CT_STRING, OFF(http_signing_secret), "", 0, 0, NULL, CF_SECRET,
      "live (links signed with the old secret stop working)",
      "HMAC-SHA256 secret of signed playback links (streams with `playback: signed`); at least "
@@ -1180,6 +1188,9 @@ static void check_consistency(struct walk *w)
     if (!w->at[pub].set && w->c->nstreams > 0)
         snprintf(w->c->publish_name, sizeof(w->c->publish_name), "keys");
     derive(w->c);
+    if (!w->c->http_tls_cert[0] != !w->c->http_tls_key[0])
+        err_at(w, w->at[find_key(w->c->http_tls_cert[0] ? "http.tls_cert" : "http.tls_key")].key,
+               0, "http.tls_cert and http.tls_key go together: set both or neither");
     for (size_t i = 0; i < w->c->nstreams; i++) {
         if (w->c->streams[i].signed_playback && strlen(w->c->http_signing_secret) < 16) {
             err_at(w, w->src[i].name.key, 0,

@@ -66,6 +66,8 @@ struct http_server {
     int64_t first_ms;         /* a playlist request before the stream's first part */
     struct buf *hlsjs;      /* NULL if no hls.min.js was found */
     struct buf *index_page; /* GET / */
+    char *tls_cert, *tls_key;              /* PEM, NUL-terminated; NULL = plain HTTP */
+    struct MHD_OptionItem tls_opts[4];     /* MHD's TLS options, or just MHD_OPTION_END */
     atomic_bool running;    /* past start-up: MHD's client-side noise goes to debug */
     int port;
 };
@@ -228,6 +230,8 @@ static void add_common_headers(struct http_server *srv, struct MHD_Response *r)
     const struct cfg *cfg = cfg_live_get(srv->live);
 
     add_header(r, "X-Content-Type-Options", "nosniff");
+    if (srv->tls_cert && cfg->http_hsts[0])
+        add_header(r, "Strict-Transport-Security", cfg->http_hsts);
     if (cfg->http_cors_origin[0]) {
         add_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, cfg->http_cors_origin);
         add_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSE_HEADERS);
@@ -929,9 +933,10 @@ static struct MHD_Daemon *start_daemon(struct http_server *srv, const struct cfg
 
     if (addr)
         return MHD_start_daemon(flags, port, NULL, NULL, on_request, srv, MHD_OPTION_ARRAY, opts,
-                                MHD_OPTION_SOCK_ADDR, addr, MHD_OPTION_END);
+                                MHD_OPTION_ARRAY, srv->tls_opts, MHD_OPTION_SOCK_ADDR, addr,
+                                MHD_OPTION_END);
     return MHD_start_daemon(flags, port, NULL, NULL, on_request, srv, MHD_OPTION_ARRAY, opts,
-                            MHD_OPTION_END);
+                            MHD_OPTION_ARRAY, srv->tls_opts, MHD_OPTION_END);
 }
 
 static int daemon_port(struct MHD_Daemon *d)
@@ -961,6 +966,8 @@ static int bind_and_start(struct http_server *srv, const struct cfg *cfg, const 
     struct MHD_Daemon *d = NULL;
     const char *why;
 
+    if (srv->tls_cert)
+        flags |= MHD_USE_TLS;
     /*
      * poll, not epoll: with MHD 0.9.75's edge-triggered epoll, a client that
      * sends part of a request and closes at once (data and FIN arrive
@@ -997,6 +1004,48 @@ static int bind_and_start(struct http_server *srv, const struct cfg *cfg, const 
     }
     freeaddrinfo(res);
     return srv->ndaemons ? 0 : -EADDRNOTAVAIL;
+}
+
+/* PATH's contents as a NUL-terminated string, or NULL (logged). */
+static char *read_pem(const char *key, const char *path)
+{
+    struct buf *b = read_file(path);
+    char *s = b ? malloc(b->len + 1) : NULL;
+
+    if (s) {
+        memcpy(s, b->data, b->len);
+        s[b->len] = '\0';
+    } else {
+        log_error(MOD, "%s: cannot read %s", key, path);
+    }
+    buf_unref(b);
+    return s;
+}
+
+/*
+ * HTTPS with libmicrohttpd's own TLS (GnuTLS): the certificate chain and key
+ * from http.tls_cert / http.tls_key, TLS 1.2 and 1.3 only. Returns 0 (also
+ * for plain HTTP) or a negative errno (logged).
+ */
+static int tls_setup(struct http_server *srv, const struct cfg *cfg)
+{
+    srv->tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    if (!cfg->http_tls_cert[0])
+        return 0;
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        log_error(MOD, "http.tls_cert is set but this libmicrohttpd has no TLS support");
+        return -ENOTSUP;
+    }
+    srv->tls_cert = read_pem("http.tls_cert", cfg->http_tls_cert);
+    srv->tls_key = srv->tls_cert ? read_pem("http.tls_key", cfg->http_tls_key) : NULL;
+    if (!srv->tls_key)
+        return -ENOENT;
+    srv->tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert};
+    srv->tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key};
+    srv->tls_opts[2] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                               (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"};
+    srv->tls_opts[3] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    return 0;
 }
 
 int http_server_new(const struct cfg *cfg, struct store *st, struct http_server **out)
@@ -1044,6 +1093,8 @@ int http_server_new(const struct cfg *cfg, struct store *st, struct http_server 
         goto fail;
     }
 
+    if ((rc = tls_setup(srv, cfg)) < 0)
+        goto fail;
     rc = bind_and_start(srv, cfg, host, port);
     if (rc < 0) {
         log_error(MOD, "cannot listen on %s", cfg->http_listen);
@@ -1054,8 +1105,9 @@ int http_server_new(const struct cfg *cfg, struct store *st, struct http_server 
     if (srv->port < 0)
         srv->port = port;
     info = MHD_get_daemon_info(srv->daemons[0], MHD_DAEMON_INFO_FLAGS);
-    log_info(MOD, "listening on %s (port %d, %d address%s, %s, %d thread%s, up to %u connections)",
-             cfg->http_listen, srv->port, srv->ndaemons, srv->ndaemons == 1 ? "" : "es",
+    log_info(MOD, "listening on %s (%s, port %d, %d address%s, %s, %d thread%s, up to %u "
+             "connections)",
+             cfg->http_listen, srv->tls_cert ? "HTTPS, TLS 1.2+" : "HTTP", srv->port, srv->ndaemons, srv->ndaemons == 1 ? "" : "es",
              !info                         ? "?"
              : info->flags & MHD_USE_EPOLL ? "epoll"
              : info->flags & MHD_USE_POLL  ? "poll"
@@ -1065,6 +1117,8 @@ int http_server_new(const struct cfg *cfg, struct store *st, struct http_server 
     *out = srv;
     return 0;
 fail:
+    free(srv->tls_cert);
+    free(srv->tls_key);
     http_timer_free(srv->timer);
     cfg_live_free(srv->live);
     http_limits_free(srv->limits);
@@ -1087,6 +1141,8 @@ void http_server_free(struct http_server *srv)
     cfg_live_free(srv->live);
     buf_unref(srv->hlsjs);
     buf_unref(srv->index_page);
+    free(srv->tls_cert);
+    free(srv->tls_key);
     free(srv);
 }
 

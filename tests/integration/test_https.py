@@ -1,0 +1,114 @@
+"""HTTPS for viewers: certificates made here with the openssl CLI (a CA and a
+leaf for 127.0.0.1); the player page, playlists and segments over https with
+HSTS, ffmpeg decodes the HLS over https trusting the CA, openssl s_client gets
+TLS 1.2 and 1.3 but not 1.1, and plain HTTP on the TLS port gets no page."""
+import http.client
+import os
+import socket
+import ssl
+import subprocess
+
+from onair_test import Server, check, ffmpeg_publish, run, wait_for
+
+
+def make_certs(d):
+    """A CA and a leaf for IP 127.0.0.1 signed by it, with the openssl CLI."""
+    def ossl(*args):
+        subprocess.run(["openssl"] + list(args), check=True, capture_output=True, timeout=60)
+    ca_key, ca, key, csr, crt = (os.path.join(d, n) for n in
+                                 ("ca.key", "ca.pem", "leaf.key", "leaf.csr", "leaf.pem"))
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca,
+         "-days", "2", "-subj", "/CN=onair test CA")
+    ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
+         "-subj", "/CN=127.0.0.1")
+    ext = os.path.join(d, "ext.cnf")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    ossl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+         "-out", crt, "-days", "2", "-extfile", ext)
+    return ca, crt, key
+
+
+def get(port, ca, path):
+    ctx = ssl.create_default_context(cafile=ca)
+    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=ctx)
+    try:
+        conn.request("GET", path)
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        conn.close()
+
+
+def s_client(port, version):
+    r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, version],
+                       input="", capture_output=True, text=True, timeout=30)
+    return r.returncode, r.stdout + r.stderr
+
+
+def main(binary):
+    import tempfile
+    d = tempfile.mkdtemp(prefix="onair-tls-")
+    ca, crt, key = make_certs(d)
+    srv = Server(binary, config={"http": {"tls_cert": crt, "tls_key": key}})
+    pub = None
+    try:
+        port = srv.http_port
+        check("HTTPS, TLS 1.2+" in srv.logtext(), "HTTPS not logged:\n" + srv.logtext())
+        pub = ffmpeg_publish(srv.rtmp_url("tls"), 30)
+        status, hdr, page = get(port, ca, "/live/tls/")
+        check(status == 200 and b"index.m3u8" in page, "player page over https: %d" % status)
+        check(hdr.get("strict-transport-security") == "max-age=31536000", "no HSTS: %r" % hdr)
+        check(b"http://" not in page.replace(b"http://www.w3.org", b""),
+              "the page loads something over plain http")
+        wait_for(lambda: get(port, ca, "/live/tls/media.m3u8")[0] == 200 and
+                 b"seg-" in get(port, ca, "/live/tls/media.m3u8")[2], 30, "a segment over https")
+        media = get(port, ca, "/live/tls/media.m3u8")[2].decode()
+        seg = [l for l in media.splitlines() if l.startswith("seg-")][0]
+        status, hdr, data = get(port, ca, "/live/tls/" + seg)
+        check(status == 200 and len(data) > 1000, "segment over https: %d" % status)
+        check(get(port, ca, "/static/hls.min.js")[0] == 200, "hls.js over https")
+
+        r = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-ca_file", ca, "-tls_verify", "1",
+                            "-i", "https://127.0.0.1:%d/live/tls/index.m3u8" % port, "-t", "3",
+                            "-f", "null", "-"], capture_output=True, text=True, timeout=60)
+        check(r.returncode == 0, "ffmpeg over https: %s" % r.stderr[-800:])
+
+        # TLS 1.2 and 1.3 only.
+        for version, ok in (("-tls1_2", True), ("-tls1_3", True), ("-tls1_1", False)):
+            rc, out = s_client(port, version)
+            check((rc == 0 and "BEGIN CERTIFICATE" in out) == ok or
+                  (not ok and "Cipher is (NONE)" in out),
+                  "s_client %s: rc %d\n%s" % (version, rc, out[-1500:]))
+            if ok:
+                check("Protocol  : TLSv1.%s" % version[-1] in out or
+                      "TLSv1.%s" % version[-1] in out, "s_client %s: %s" % (version, out[-800:]))
+
+        # Plain HTTP on the TLS port: no page comes back.
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"GET /live/tls/ HTTP/1.1\r\nHost: x\r\n\r\n")
+        try:
+            reply = s.recv(4096)
+        except OSError:
+            reply = b""
+        s.close()
+        check(b"index.m3u8" not in reply and not reply.startswith(b"HTTP/1.1 200"),
+              "plain HTTP on the TLS port got a page: %r" % reply[:200])
+        check(srv.alive(), "server died")
+        check(get(port, ca, "/healthz")[0] == 200, "https after plain HTTP on its port")
+    finally:
+        if pub:
+            pub.kill()
+            pub.wait()
+        srv.stop()
+
+    # tls_cert without tls_key is a config error.
+    path = os.path.join(d, "half.yaml")
+    with open(path, "w") as f:
+        f.write("http:\n  tls_cert: \"%s\"\n" % crt)
+    r = subprocess.run([binary, "--check-config", path], capture_output=True, text=True, timeout=10)
+    check(r.returncode == 1 and "set both or neither" in r.stderr, "half TLS config: %r" % r.stderr)
+
+
+if __name__ == "__main__":
+    run(main)
