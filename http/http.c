@@ -1042,8 +1042,8 @@ static int tls_setup(struct http_server *srv, const struct cfg *cfg)
         return -ENOENT;
     srv->tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert};
     srv->tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key};
-    srv->tls_opts[2] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
-                                               (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"};
+    srv->tls_opts[2] = (struct MHD_OptionItem){
+        MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"};
     srv->tls_opts[3] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     return 0;
 }
@@ -1107,7 +1107,8 @@ int http_server_new(const struct cfg *cfg, struct store *st, struct http_server 
     info = MHD_get_daemon_info(srv->daemons[0], MHD_DAEMON_INFO_FLAGS);
     log_info(MOD, "listening on %s (%s, port %d, %d address%s, %s, %d thread%s, up to %u "
              "connections)",
-             cfg->http_listen, srv->tls_cert ? "HTTPS, TLS 1.2+" : "HTTP", srv->port, srv->ndaemons, srv->ndaemons == 1 ? "" : "es",
+             cfg->http_listen, srv->tls_cert ? "HTTPS, TLS 1.2+" : "HTTP", srv->port,
+             srv->ndaemons, srv->ndaemons == 1 ? "" : "es",
              !info                         ? "?"
              : info->flags & MHD_USE_EPOLL ? "epoll"
              : info->flags & MHD_USE_POLL  ? "poll"
