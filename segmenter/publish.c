@@ -101,6 +101,14 @@ int seg_publish_playlists(struct seg_stream *s, bool ended)
     bool ll = s->p.part_ms > 0;
     int rc;
 
+    /*
+     * A live reload that widens the window must not list again segments that
+     * already left it: the media sequence never goes back (RFC 8216 6.2.1).
+     */
+    while (n > 0 && s->done[first].hs.msn < s->listed_msn) {
+        first++;
+        n--;
+    }
     segs = calloc((size_t)n + 1, sizeof(*segs));
     if (!segs)
         return -ENOMEM;
@@ -147,6 +155,8 @@ int seg_publish_playlists(struct seg_stream *s, bool ended)
     rc = hls_render_media(&pl, &text);
     if (rc == 0)
         rc = put_text(s, "media.m3u8", &text);
+    if (rc == 0 && n > 0)
+        s->listed_msn = segs[0].msn;
     if (rc == 0 && ll) {
         /* The delta update: skip what the player already has. Without
          * anything to skip it is the full playlist, which is also valid. */

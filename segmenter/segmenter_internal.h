@@ -177,6 +177,7 @@ struct seg_stream {
     struct done_segment *done;
     int ndone, cap_done;
     int target_duration;
+    uint64_t listed_msn; /* EXT-X-MEDIA-SEQUENCE last published: never goes back */
     long peak_bps;
     bool peak_measured;
     long published_bps;              /* the peak the multivariant playlist shows */

@@ -206,3 +206,59 @@ def codec_seeds():
 
 
 codec_seeds()
+
+
+# ---- segmenter frame scripts (fuzz_segmenter.c documents the ops) ------------
+# Header byte: bits 0-1 segment length (300/1000/2000/6000 ms), bits 2-3 part
+# length (none/100/200/333 ms), bits 4-6 window - 2.
+
+VCFG_HIGH, VCFG_BASE = b"\x80", b"\xc0"
+
+
+def acfg(k):
+    return bytes([0x81 | k << 5])
+
+
+def burst(count, gop_sel=3):
+    return bytes([0x07 | gop_sel << 3, count])
+
+
+def video(delta, key=False, cts=0, size=16, wide=False):
+    op = 0x02 | (0x08 if key else 0) | (0x10 if wide else 0)
+    d = struct.pack("<i", delta) if wide else struct.pack("<h", delta)
+    return bytes([op]) + d + struct.pack("<b", cts) + bytes([size])
+
+
+def audio(delta=None, size=16):
+    if delta is None:
+        return bytes([0x03, size])
+    return bytes([0x0b]) + struct.pack("<h", delta) + bytes([size])
+
+
+def meta(flags=3, fps=30, kbps=50):
+    return bytes([0x04, flags, fps, kbps])
+
+
+def segmenter_seeds():
+    av = VCFG_HIGH + acfg(0) + meta()
+    write("segmenter", "av_ll_1s_100ms", b"\x15" + av + burst(200) + burst(200))
+    write("segmenter", "av_2s_no_parts", b"\x02" + av + burst(250) + burst(250))
+    write("segmenter", "av_6s_333ms_gop9", b"\x3f" + av + burst(250, 1) * 3)
+    write("segmenter", "audio_only_ll", b"\x05" + acfg(1) + meta(2) + audio(size=20) * 300)
+    write("segmenter", "video_only_cts_jumps", b"\x09" + VCFG_BASE + b"".join(
+        video(33, key=i % 15 == 0, cts=(i % 3) * 10, size=8) for i in range(90)) +
+        video(-5000, key=True) + video(33) + video(100000, key=True, wide=True) +
+        b"".join(video(33, key=i % 15 == 0) for i in range(60)) + video(0) + video(0, key=True))
+    write("segmenter", "reconnect", b"\x15" + av + burst(100) + b"\x06" + av + burst(100) +
+          b"\x06" + b"\x06" + VCFG_HIGH + burst(60))
+    write("segmenter", "reload_timing", b"\x14" + av + burst(100) + b"\x05\x23" + burst(200) +
+          b"\x05\x00" + burst(100))
+    write("segmenter", "frames_before_config", b"\x15" + audio() * 5 + video(33, key=True) * 3 +
+          VCFG_HIGH + burst(40) + acfg(0) + burst(60) + VCFG_BASE + burst(40))
+    write("segmenter", "audio_waits_for_video", b"\x15" + VCFG_HIGH + acfg(0) + meta() +
+          audio(size=8) * 150 + burst(60))
+    write("segmenter", "raw_config_bytes", b"\x15" + b"\x00\x05\x01\x64\x00\x1f\xff" +
+          b"\x01\x02\x12\x10" + burst(30))
+
+
+segmenter_seeds()
