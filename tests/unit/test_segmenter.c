@@ -516,6 +516,53 @@ static void test_segmenter_reload_params(void)
     store_free(st);
 }
 
+static long media_sequence(struct store *st, const char *name)
+{
+    enum store_kind kind;
+    struct buf *b = store_get(st, name, "media.m3u8", &kind);
+    long seq = -1;
+
+    if (b) {
+        char *text = strndup((const char *)b->data, b->len);
+        char *q = text ? strstr(text, "#EXT-X-MEDIA-SEQUENCE:") : NULL;
+
+        if (q)
+            seq = atol(q + 22);
+        free(text);
+        buf_unref(b);
+    }
+    return seq;
+}
+
+/* A reload that widens the window lists no segment again that left it (found by fuzz-segmenter). */
+static void test_segmenter_reload_widens_window(void)
+{
+    const char *flv = "/tmp/onair-test-seg-widen.flv";
+    struct seg_params p = {.segment_ms = 1000, .window_segments = 2};
+    struct seg_params next = {.segment_ms = 1000, .window_segments = 8};
+    struct store *st = store_new();
+    struct seg_stream *s = NULL;
+    struct flv_file f;
+    long seq;
+
+    CHECK_EQ_INT(make_flv(flv, "-f lavfi -i testsrc2=size=160x120:rate=30 -t 8 -c:v libx264 "
+                               "-preset veryfast -g 30 -pix_fmt yuv420p"),
+                 0);
+    CHECK_EQ_INT(load_flv(flv, &f), 0);
+    CHECK_EQ_INT(seg_stream_open(st, "widen", &p, &s), 0);
+    feed_until(&f, s, 5000); /* segments 0-3 done, 2 and 3 listed */
+    seq = media_sequence(st, "widen");
+    CHECK_EQ_INT(seq, 2);
+    seg_stream_set_params(s, &next);
+    feed_until(&f, s, 6500);  /* one more segment, in the wider window */
+    CHECK(media_sequence(st, "widen") >= seq);
+    seg_stream_close(s);
+    CHECK(media_sequence(st, "widen") >= seq);
+    free(f.data);
+    unlink(flv);
+    store_free(st);
+}
+
 static void test_segmenter_single_track(void)
 {
     static const struct {
@@ -660,5 +707,6 @@ int main(int argc, char **argv)
     RUN(test_segmenter_long_gop);
     RUN(test_segmenter_ll_progress);
     RUN(test_segmenter_reload_params);
+    RUN(test_segmenter_reload_widens_window);
     return harness_done();
 }
