@@ -7,8 +7,10 @@
 #   - a client sending garbage to both ports every second;
 #   - a 10 s connection flood every minute.
 # Prints every minute: RSS, open descriptors, threads, viewer errors on the
-# streams that were not interrupted (should be 0) and init-segment changes seen
-# on s0/s1 next to their reconnects (one each). At the end: RSS after the first
+# streams that were not interrupted (should be 0), blocking reloads refused
+# (400/503: the viewer drops its _HLS_msn), and init-segment changes and
+# discontinuities seen on s0/s1 next to their reconnects (one of each per
+# reconnect). At the end: RSS after the first
 # minute vs at the end (must stay within 10%).
 # Usage: scripts/soak.sh [MINUTES]
 set -euo pipefail
@@ -69,7 +71,8 @@ PY
 
 reconnects0=0 kills1=0 rss1=0 status=0
 start=$(date +%s)
-printf '%-4s %9s %5s %7s %14s %22s %22s\n' min "RSS KiB" fds threads "viewer errors" "s0 inits/reconnects" "s1 inits/kills"
+printf '%-4s %9s %5s %7s %14s %9s %26s %26s\n' min "RSS KiB" fds threads "viewer errors" refused \
+  "s0 inits/discont/reconn" "s1 inits/discont/kills"
 for ((sec = 1; sec <= MINUTES * 60; sec++)); do
   sleep $((start + sec - $(date +%s) > 0 ? start + sec - $(date +%s) : 0))
   kill -0 "$ONAIR" 2>/dev/null || { echo "soak: onair died"; tail -20 "$work/onair.log"; exit 1; }
@@ -85,8 +88,10 @@ for ((sec = 1; sec <= MINUTES * 60; sec++)); do
     sleep 10 # the report file is written every 10 s
     r=$(rss)
     ((sec == 60)) && rss1=$r
-    printf '%-4s %9s %5s %7s %14s %22s %22s\n' $((sec / 60)) "$r" "$(fds)" "$(threads)" \
-      "$(report errors s2 s3 s4 s5 s6 s7)" "$(report maps s0)/$reconnects0" "$(report maps s1)/$kills1"
+    printf '%-4s %9s %5s %7s %14s %9s %26s %26s\n' $((sec / 60)) "$r" "$(fds)" "$(threads)" \
+      "$(report errors s2 s3 s4 s5 s6 s7)" "$(report refused s0 s1 s2 s3 s4 s5 s6 s7)" \
+      "$(report maps s0)/$(report discontinuities s0)/$reconnects0" \
+      "$(report maps s1)/$(report discontinuities s1)/$kills1"
     start=$((start + 10))
   fi
 done

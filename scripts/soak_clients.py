@@ -7,8 +7,10 @@ client and a periodic connection flood, all in one asyncio loop.
 Viewers spread over the STREAMS (comma-separated names) poll the media
 playlist (LL-HLS blocking reloads when the playlist offers them) and fetch
 every new segment. Every 10 s the counters are written as JSON to
-REPORT_FILE: per stream, requests, errors and init-segment (EXT-X-MAP)
-changes seen, which is one per republish.
+REPORT_FILE: per stream, requests, errors, init-segment (EXT-X-MAP) changes
+and discontinuities seen (one viewer per stream counts those; one of each per
+republish), and blocking reloads refused with 400/503 (after which the viewer
+drops its _HLS_msn and reloads the plain playlist, as hls.js does).
 """
 import asyncio
 import json
@@ -22,7 +24,8 @@ HTTP_PORT, RTMP_PORT = int(sys.argv[1]), int(sys.argv[2])
 STREAMS = sys.argv[3].split(",")
 VIEWERS = int(sys.argv[4])
 REPORT = sys.argv[5]
-stats = {s: {"requests": 0, "errors": 0, "maps": 0, "last_error": ""} for s in STREAMS}
+stats = {s: {"requests": 0, "errors": 0, "maps": 0, "discontinuities": 0, "refused": 0,
+             "last_error": ""} for s in STREAMS}
 flood = {"connects": 0, "garbage": 0}
 
 
@@ -39,7 +42,7 @@ async def http_get(reader, writer, path, timeout=10):
 async def viewer(i):
     name = STREAMS[i % len(STREAMS)]
     st = stats[name]
-    seen, last_map, msn = set(), None, None
+    seen, last_map, msn, last_disc = set(), None, None, None
     await asyncio.sleep(random.random() * 2)
     reader = writer = None
     while True:
@@ -52,7 +55,12 @@ async def viewer(i):
             status, body = await http_get(reader, writer, path)
             st["requests"] += 1
             if status != 200:
-                if status not in (404, 503):  # 404/503: not (yet) published, a restart
+                if msn is not None and status in (400, 503):
+                    # The blocking reload was refused: _HLS_msn too far ahead (the
+                    # media sequence restarted) or not there in time (publisher
+                    # gone). Not an error: drop the msn and reload plainly.
+                    st["refused"] += 1
+                elif status not in (404, 503):  # 404/503: not (yet) published, a restart
                     st["errors"] += 1
                     st["last_error"] = "HTTP %d %s" % (status, path)
                 msn = None
@@ -64,6 +72,12 @@ async def viewer(i):
                 if last_map is not None and i < len(STREAMS):
                     st["maps"] += 1
                 last_map = m.group(1)
+            # Discontinuities so far: EXT-X-DISCONTINUITY-SEQUENCE plus the tags listed.
+            d = re.search(r"#EXT-X-DISCONTINUITY-SEQUENCE:(\d+)", text)
+            disc = (int(d.group(1)) if d else 0) + text.count("#EXT-X-DISCONTINUITY\n")
+            if last_disc is not None and disc > last_disc and i < len(STREAMS):
+                st["discontinuities"] += disc - last_disc
+            last_disc = disc
             segs = [l for l in text.splitlines() if l and not l.startswith("#")]
             for uri in segs[-1:]:
                 if uri not in seen:
