@@ -44,7 +44,7 @@ start_edge() { # name
   p=$(free_port)
   mkdir -p "$d/tmp"
   contrib/edge/render.sh ORIGIN="127.0.0.1:$HP" LISTEN="127.0.0.1:$p" CACHE_DIR="$d/cache" \
-    PART_LOCK="${PART_LOCK:-100ms}" > "$d/edge.conf"
+    PART_LOCK="${PART_LOCK:-100ms}" PLAYLIST_LOCK="${PLAYLIST_LOCK:-10s}" > "$d/edge.conf"
   cat > "$d/nginx.conf" <<EOC
 user root;
 worker_processes 1;
@@ -70,7 +70,7 @@ edge_pids() { local n; for n in "$@"; do echo "${EDGE_PID[$n]}" $(pgrep -P "${ED
 # run LABEL VIEWERS TARGET... (TARGET: origin or an edge name)
 run() {
   local label=$1 n=$2; shift 2
-  local targets=("$@") k=0 i url per=$(( $2 / PROCS / $# )) t0 t1 l0 l1 c0 c1 out=()
+  local targets=("$@") k=0 i url per t0 t1 l0 l1 c0 c1 out=()
   per=$(( n / PROCS / ${#targets[@]} ))
   l0=$(grep -c '] GET /live/' "$work/onair.log" || true)
   c0=$(cpu_ticks $(edge_pids "${targets[@]/origin/}" 2>/dev/null))
@@ -115,7 +115,7 @@ EOP
 }
 
 echo
-echo "onair $(build/onair --version | awk '{print $2}'), nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), $(nproc) cores, ${DUR} s per run, PART_LOCK=${PART_LOCK:-100ms}, load generator: $PROCS python processes per target"
+echo "onair $(build/onair --version | awk '{print $2}'), nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), $(nproc) cores, ${DUR} s per run, PART_LOCK=${PART_LOCK:-100ms}, PLAYLIST_LOCK=${PLAYLIST_LOCK:-10s}, load generator: $PROCS python processes per target"
 echo
 echo "| path | viewers | held | origin req/s | edge CPU s/s per 1,000 viewers | part delay ms p50 / p99 | gaps |"
 echo "|---|---|---|---|---|---|---|"
