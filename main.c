@@ -23,6 +23,7 @@
 #include "config/config.h"
 #include "http/http.h"
 #include "ingest/ingest.h"
+#include "record/record.h"
 #include "segmenter/segmenter.h"
 #include "store/store.h"
 
@@ -57,6 +58,7 @@ struct app {
     const char *config_path;
     struct rtmp_server *rtmp;
     struct http_server *http;
+    struct recorder *rec;  /* recordings: writer and remux threads */
     pthread_t retiring;    /* stops an HTTP server a reload replaced */
     bool retiring_started;
 };
@@ -153,6 +155,8 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
                   next->http_listen);
         goto out;
     }
+    if (nhttp)
+        http_server_set_recorder(nhttp, app->rec);
     if (rtmp_server_reconfigure(app->rtmp, next) < 0) {
         log_error("onair", "SIGHUP: cannot listen on %s; keeping the running configuration",
                   next->rtmp_listen);
@@ -171,6 +175,9 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     }
     if (strcmp(next->process_pid_file, old->process_pid_file) != 0)
         log_warn("onair", "SIGHUP: process.pid_file applies at the next start");
+    rec_reconfigure(app->rec, next);
+    if (strcmp(next->record_path, old->record_path) != 0)
+        log_warn("onair", "SIGHUP: record.path applies at the next start");
     log_lines("SIGHUP: ", (const char *)changes.data, changes.len);
     log_set_level(cfg_log_level(next));
     app->cfg = next;
@@ -295,6 +302,7 @@ static int size_connection_budgets(struct cfg *cfg)
 static void early_signals(void)
 {
     signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write is an error return, not death */
+    signal(SIGXFSZ, SIG_IGN); /* a file-size limit fails the write (EFBIG), recording stops */
     signal(SIGHUP, SIG_IGN);  /* until on_hup is installed: never die on a reload */
 }
 
@@ -392,10 +400,14 @@ static int run(struct app *app)
     }
     if (add_events(app, ev) < 0)
         goto out;
+    if (rec_new(app->cfg, &app->rec) < 0)
+        goto out;
     if (rtmp_server_new(app->base, app->cfg, app->store, &app->rtmp) < 0)
         goto out;
+    rtmp_server_set_recorder(app->rtmp, app->rec);
     if (http_server_new(app->cfg, app->store, &app->http) < 0)
         goto out;
+    http_server_set_recorder(app->http, app->rec);
     if (write_pid_file(app->cfg->process_pid_file) < 0)
         goto out;
     announce(app);
@@ -414,6 +426,7 @@ out:
     http_server_free(app->http);
     if (app->retiring_started)
         pthread_join(app->retiring, NULL); /* it reads the store too */
+    rec_free(app->rec); /* after the streams ended: their recordings are closed */
     store_free(app->store);
     if (app->base)
         event_base_free(app->base);

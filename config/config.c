@@ -55,7 +55,8 @@ enum cfg_type {
     CT_ENUM,     /* a string that is one of the '|'-separated CHOICES */
     CT_INT,      /* a plain whole number in [MIN, MAX], stored as int */
     CT_DURATION, /* 2, 2s, 1.5s, 333ms in [MIN, MAX] seconds, stored as double seconds */
-    CT_SIZE,     /* 4096, 64KiB, 4MB, 8MiB in [MIN, MAX] bytes, stored as int */
+    CT_SIZE,     /* 4096, 64KiB, 4MB, 8MiB in [MIN, MAX] bytes, stored as int (CF_INT64: int64_t) */
+    CT_BOOL,     /* true/false (yes/no, on/off), stored as bool */
     CT_STREAMS,  /* the `streams:` list (walk_streams) */
 };
 
@@ -64,6 +65,7 @@ enum cfg_flags {
     CF_READABLE = 1 << 1, /* a path that cfg_load checks is a readable file (if not "") */
     CF_URL = 1 << 2,      /* an http:// or https:// URL (if not "") */
     CF_SECRET = 1 << 3,   /* never shown in messages or diffs */
+    CF_INT64 = 1 << 4,    /* CT_SIZE stored as int64_t (beyond 2 GiB) */
 };
 
 struct cfg_key {
@@ -182,6 +184,16 @@ static const struct cfg_key keys[] = {
      "publishes from then on",
      "what a publish gets when `on_publish` times out or cannot be reached (an answer other "
      "than 2xx always refuses)"},
+    {"record.enabled", CT_BOOL, OFF(record_enabled), "false", 0, 0, NULL, 0, "publishes from then on",
+     "record every stream (a stream entry's `record: true/false` overrides it); see Recording"},
+    {"record.path", CT_STRING, OFF(record_path), "./recordings", 0, 0, NULL, 0, "restart",
+     "directory of the recordings: `PATH/NAME/ID/` per publish, served at `/vod/NAME/ID/`"},
+    {"record.max_bytes", CT_SIZE, OFF(record_max_bytes), "0", 1048576, 1125899906842624.0, NULL,
+     CF_ZERO_OK | CF_INT64, "live",
+     "all recordings together at most this big: the oldest finished ones are deleted first; "
+     "0 = no limit"},
+    {"record.max_age", CT_DURATION, OFF(record_max_age_s), "0", 60, 315360000, NULL, CF_ZERO_OK,
+     "live", "recordings older than this are deleted (`7d`, `12h`, `90min`); 0 = kept"},
     {"log.level", CT_ENUM, OFF(log_level), "info", 0, 0, "error|warn|info|debug", 0, "live",
      "most verbose level printed"},
     {"process.pid_file", CT_STRING, OFF(process_pid_file), "", 0, 0, NULL, 0, "restart",
@@ -316,6 +328,24 @@ static int parse_double(const char *s, size_t len, double *out)
     return end == p ? 0 : -EINVAL; /* != under a locale with ',' as decimal point */
 }
 
+/* true/yes/on or false/no/off (YAML 1.1 booleans, lower case). Returns 0 or -EINVAL. */
+static int parse_bool(const char *s, size_t len, bool *out)
+{
+    static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no", "off"};
+
+    for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
+        if (strlen(yes[i]) == len && !memcmp(s, yes[i], len)) {
+            *out = true;
+            return 0;
+        }
+        if (strlen(no[i]) == len && !memcmp(s, no[i], len)) {
+            *out = false;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
 /* Length of the number before a trailing unit (a run of letters) in S. */
 static size_t number_len(const char *s, size_t len)
 {
@@ -350,6 +380,12 @@ static int parse_duration(const char *s, size_t len, double *out, size_t *unit_a
         *out = v;
     else if (ulen == 2 && !memcmp(unit, "ms", 2))
         *out = v / 1000.0;
+    else if (ulen == 3 && !memcmp(unit, "min", 3))
+        *out = v * 60;
+    else if (ulen == 1 && unit[0] == 'h')
+        *out = v * 3600;
+    else if (ulen == 1 && unit[0] == 'd')
+        *out = v * 86400;
     else {
         *unit_at = n;
         return -EINVAL;
@@ -381,7 +417,11 @@ static void format_size(double bytes, char *out, size_t outlen)
 {
     long long b = (long long)bytes;
 
-    if (b >= 1048576 && b % 1048576 == 0)
+    if (b >= 1099511627776LL && b % 1099511627776LL == 0)
+        snprintf(out, outlen, "%lldTiB", b / 1099511627776LL);
+    else if (b >= 16 * 1073741824LL && b % 1073741824LL == 0)
+        snprintf(out, outlen, "%lldGiB", b / 1073741824LL);
+    else if (b >= 1048576 && b % 1048576 == 0)
         snprintf(out, outlen, "%lldMiB", b / 1048576);
     else if (b >= 1024 && b % 1024 == 0)
         snprintf(out, outlen, "%lldKiB", b / 1024);
@@ -396,6 +436,10 @@ static void format_duration(double seconds, char *out, size_t outlen)
 
     if (seconds != 0 && seconds < 1 && fabs(ms - round(ms)) < 1e-9)
         snprintf(out, outlen, "%gms", round(ms));
+    else if (seconds >= 86400 && fmod(seconds, 86400) == 0)
+        snprintf(out, outlen, "%gd", seconds / 86400);
+    else if (seconds >= 3600 && fmod(seconds, 3600) == 0)
+        snprintf(out, outlen, "%gh", seconds / 3600);
     else
         snprintf(out, outlen, "%gs", seconds);
 }
@@ -538,7 +582,7 @@ static int set_value(const struct cfg_key *k, struct cfg *c, const char *text, s
         if (r < 0) {
             if (*at && *at < strlen(q))
                 snprintf(why, whylen, "%s: unknown unit '%s' (write seconds as 2 or 2s, "
-                                      "milliseconds as 500ms)", k->key, q + *at);
+                                      "milliseconds as 500ms; also 90min, 12h, 7d)", k->key, q + *at);
             else
                 snprintf(why, whylen, "%s: expected a duration (2, 2s or 500ms), got %s'%s'",
                          k->key, plain ? "" : "the quoted string ", q);
@@ -565,8 +609,17 @@ static int set_value(const struct cfg_key *k, struct cfg *c, const char *text, s
         }
         if (check_range(k, dv, q, why, whylen) < 0)
             return -EINVAL;
-        *(int *)field = (int)dv;
+        if (k->flags & CF_INT64)
+            *(int64_t *)field = (int64_t)dv;
+        else
+            *(int *)field = (int)dv;
         return 0;
+    case CT_BOOL:
+        if (plain && parse_bool(text, len, (bool *)field) == 0)
+            return 0;
+        snprintf(why, whylen, "%s: expected true or false, got %s'%s'", k->key,
+                 plain ? "" : "the quoted string ", q);
+        return -EINVAL;
     case CT_STREAMS:
         break;
     }
@@ -694,6 +747,15 @@ const struct cfg_stream *cfg_find_key(const struct cfg *c, const char *key, size
         if (CRYPTO_memcmp(d, c->streams[i].key_sha256, sizeof(d)) == 0 && !found)
             found = &c->streams[i];
     return found;
+}
+
+bool cfg_records(const struct cfg *c, const char *name)
+{
+    const struct cfg_stream *s = cfg_find_stream(c, name);
+
+    if (s && s->record != CFG_RECORD_DEFAULT)
+        return s->record == CFG_RECORD_ON;
+    return c->record_enabled;
 }
 
 const struct cfg_stream *cfg_find_stream(const struct cfg *c, const char *name)
@@ -955,9 +1017,10 @@ static bool key_ok(const char *k, size_t len)
 static bool walk_stream(struct walk *w, const yaml_node_t *item, struct cfg_stream *s,
                         struct stream_src *src)
 {
-    static const char *const fields[] = {"name", "key", "key_sha256", "playback"};
+    static const char *const fields[] = {"name", "key", "key_sha256", "playback", "record"};
     yaml_node_pair_t *p;
     bool ok = true, have_name = false, have_key = false, have_hash = false, have_pb = false;
+    bool have_rec = false;
 
     memset(s, 0, sizeof(*s));
     memset(src, 0, sizeof(*src));
@@ -983,12 +1046,12 @@ static bool walk_stream(struct walk *w, const yaml_node_t *item, struct cfg_stre
             if (best[0])
                 snprintf(hint, sizeof(hint), " (did you mean '%s'?)", best);
             err_at(w, kn->start_mark, 0, "unknown key '%s' in a stream entry (name, key, "
-                                         "key_sha256 or playback)%s", name, hint);
+                                         "key_sha256, playback or record)%s", name, hint);
             ok = false;
             continue;
         }
         if ((f == 0 && have_name) || (f == 1 && have_key) || (f == 2 && have_hash) ||
-            (f == 3 && have_pb)) {
+            (f == 3 && have_pb) || (f == 4 && have_rec)) {
             err_at(w, kn->start_mark, 0, "duplicate key '%s' in a stream entry", name);
             ok = false;
             continue;
@@ -1027,6 +1090,16 @@ static bool walk_stream(struct walk *w, const yaml_node_t *item, struct cfg_stre
                 continue;
             }
             sha256(v, len, s->key_sha256);
+        } else if (f == 4) {
+            bool on;
+
+            have_rec = true;
+            if (parse_bool(v, len, &on) < 0) {
+                err_at(w, vn->start_mark, 0, "streams: record must be true or false, got '%s'", q);
+                ok = false;
+                continue;
+            }
+            s->record = on ? CFG_RECORD_ON : CFG_RECORD_OFF;
         } else if (f == 3) {
             have_pb = true;
             if (len == 6 && !memcmp(v, "public", 6)) {
@@ -1413,7 +1486,11 @@ static void format_value(const struct cfg_key *k, const struct cfg *c, char *out
         format_duration(*(const double *)field, out, outlen);
         break;
     case CT_SIZE:
-        format_size(*(const int *)field, out, outlen);
+        format_size(k->flags & CF_INT64 ? (double)*(const int64_t *)field : *(const int *)field,
+                    out, outlen);
+        break;
+    case CT_BOOL:
+        snprintf(out, outlen, "%s", *(const bool *)field ? "true" : "false");
         break;
     case CT_STREAMS:
         snprintf(out, outlen, "%zu streams", c->nstreams);
@@ -1448,6 +1525,9 @@ int cfg_reference_markdown(struct bytes *out)
         case CT_DURATION:
         case CT_SIZE:
             range_text(k, false, allowed, sizeof(allowed));
+            break;
+        case CT_BOOL:
+            snprintf(allowed, sizeof(allowed), "true, false");
             break;
         default:
             allowed[0] = '\0';

@@ -25,12 +25,15 @@
 
 enum cfg_publish { CFG_PUBLISH_OPEN, CFG_PUBLISH_KEYS };
 
+enum cfg_record { CFG_RECORD_DEFAULT = 0, CFG_RECORD_ON, CFG_RECORD_OFF };
+
 /* One entry of `streams:`. Only the key's SHA-256 is kept, never the key. */
 struct cfg_stream {
     char name[CFG_NAME_MAX];                  /* public: /live/NAME/ */
     uint8_t key_sha256[32];                   /* SHA-256 of the stream key */
     char fingerprint[CFG_FINGERPRINT_LEN + 1]; /* short, loggable, see cfg_key_fingerprint */
     bool signed_playback;                     /* playback: signed (links need exp/sig) */
+    enum cfg_record record;                   /* record: true/false, else record.enabled */
 };
 
 struct cfg {
@@ -77,6 +80,11 @@ struct cfg {
     char hooks_on_end[CFG_STR_MAX];     /* told when a stream ends; "" = off */
     double hooks_timeout;               /* seconds, per request */
     char hooks_on_failure[CFG_STR_MAX]; /* "refuse" / "allow": on_publish down or slow */
+    /* record: */
+    bool record_enabled;             /* record every stream unless its entry says no */
+    char record_path[CFG_STR_MAX];   /* PATH/NAME/ID/ per publish */
+    int64_t record_max_bytes;        /* all recordings together; 0 = no limit */
+    double record_max_age_s;         /* seconds; 0 = kept */
     /* log: */
     char log_level[CFG_STR_MAX];     /* error, warn, info, debug */
     /* process: */
@@ -190,6 +198,9 @@ struct addrinfo;
  * freeaddrinfo), or -EINVAL with the resolver's reason in *WHY.
  */
 int cfg_resolve_listen(const char *host, int port, struct addrinfo **out, const char **why);
+
+/* Whether stream NAME is recorded under C: its entry's `record`, else record.enabled. */
+bool cfg_records(const struct cfg *c, const char *name);
 
 /* Log level for a log.level value ("error", "warn", "info", "debug"). */
 enum log_level cfg_log_level(const struct cfg *c);

@@ -10,6 +10,8 @@
  *   GET /live/NAME               301 to /live/NAME/
  *   GET /live/NAME/              player page (plays the relative index.m3u8)
  *   GET /live/NAME/OBJ           store object: playlist, init, segment, part
+ *   GET /live/NAME/index.m3u8?dvr=1  the event so far (live rewind, vod.c)
+ *   GET /vod/...                 recordings (vod.c)
  *   OPTIONS *                    204, CORS preflight
  *
  * Every path segment must match [A-Za-z0-9_.-]{1,127} and not start with '.',
@@ -40,6 +42,7 @@
 #include "http_internal.h"
 #include "http_limits.h"
 #include "signed_internal.h"
+#include "vod_internal.h"
 
 #define MOD "http"
 #define ALLOW_METHODS "GET, HEAD, OPTIONS"
@@ -59,6 +62,7 @@ struct http_server {
     int ndaemons;
     struct cfg_live *live; /* CORS and max-age: read per response built, swapped by a reload */
     struct store *st;
+    struct recorder *rec;     /* recordings (/vod/, ?dvr=1); NULL = none */
     struct http_timer *timer; /* deadlines of blocked requests */
     struct http_limits *limits; /* request-head deadlines, connection count */
     bool ll;                  /* LL-HLS on: blocking reloads, delta updates */
@@ -688,6 +692,13 @@ static enum MHD_Result route_live(struct http_server *srv, struct MHD_Connection
                                     "text/html; charset=utf-8", "no-cache"));
     if (strchr(rest, '/'))
         return send_error(srv, conn, method, url, MHD_HTTP_NOT_FOUND);
+    if ((!strcmp(rest, "index.m3u8") || !strcmp(rest, "media.m3u8")) && srv->rec) {
+        const char *dvr = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "dvr");
+        enum MHD_Result ret;
+
+        if (dvr && !strcmp(dvr, "1") && http_vod_dvr(srv, conn, method, url, stream, sq, &ret))
+            return ret;
+    }
     return serve_object(srv, conn, method, url, stream, rest, sq, req_cls);
 }
 
@@ -700,6 +711,8 @@ static enum MHD_Result route(struct http_server *srv, struct MHD_Connection *con
         return send_error(srv, conn, method, url, MHD_HTTP_BAD_REQUEST);
     if (strncmp(url, "/live/", 6) == 0)
         return route_live(srv, conn, method, url, url + 6, req_cls);
+    if (strncmp(url, "/vod/", 5) == 0)
+        return http_vod_route(srv, conn, method, url, url + 5);
     if (strcmp(url, "/healthz") == 0)
         return reply(srv, conn, method, url, MHD_HTTP_OK,
                      fixed_response(ok, sizeof(ok) - 1, "text/plain; charset=utf-8", "no-store"));
@@ -1186,4 +1199,40 @@ void http_server_retire(struct http_server *srv, int max_wait_ms)
 int http_server_port(const struct http_server *srv)
 {
     return srv ? srv->port : -1;
+}
+
+void http_server_set_recorder(struct http_server *srv, struct recorder *rec)
+{
+    srv->rec = rec;
+}
+
+/* ---- for vod.c (vod_internal.h) ------------------------------------------------ */
+
+enum MHD_Result http_reply(struct http_server *srv, struct MHD_Connection *conn,
+                           const char *method, const char *url, unsigned status,
+                           struct MHD_Response *r)
+{
+    return reply(srv, conn, method, url, status, r);
+}
+
+enum MHD_Result http_send_error(struct http_server *srv, struct MHD_Connection *conn,
+                                const char *method, const char *url, unsigned status)
+{
+    return send_error(srv, conn, method, url, status);
+}
+
+unsigned http_check_signed(struct http_server *srv, struct MHD_Connection *conn,
+                           const char *stream, char sigq[SIGN_QUERY_MAX], const char **sq)
+{
+    return check_signed(srv, conn, stream, sigq, sq);
+}
+
+struct recorder *http_recorder(struct http_server *srv)
+{
+    return srv->rec;
+}
+
+void http_add_header(struct MHD_Response *r, const char *name, const char *value)
+{
+    add_header(r, name, value);
 }

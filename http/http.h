@@ -44,6 +44,15 @@ void http_server_free(struct http_server *srv);
  */
 int http_sign_link(const char *secret, const char *name, int64_t exp, char *out, size_t outlen);
 
+struct recorder;
+
+/*
+ * Serves the recordings of REC (record/record.h) under /vod/ and the
+ * live-rewind playlists (?dvr=1). REC is borrowed for the server's life; NULL
+ * = no recordings. Call before traffic arrives.
+ */
+void http_server_set_recorder(struct http_server *srv, struct recorder *rec);
+
 /* Port actually bound (useful with port 0). */
 int http_server_port(const struct http_server *srv);
 

@@ -85,6 +85,21 @@ struct hls_query {
  */
 int hls_query_parse(const char *msn, const char *part, const char *skip, struct hls_query *q);
 
+/* ---- byte ranges (range.c) ------------------------------------------------ */
+
+enum http_range {
+    HTTP_RANGE_NONE,          /* absent, another unit, malformed or several ranges: 200 */
+    HTTP_RANGE_OK,            /* 206 with *START and *LEN */
+    HTTP_RANGE_UNSATISFIABLE, /* 416 */
+};
+
+/*
+ * One byte range of a Range header VALUE (NULL = absent) over SIZE bytes
+ * (RFC 9110 14.1.2): first-last (last clamped to the end), first-, or the
+ * suffix -N. Sets *START and *LEN (the whole for NONE).
+ */
+enum http_range http_range_parse(const char *value, uint64_t size, uint64_t *start, uint64_t *len);
+
 /* ---- blocked requests (waiters.c) ------------------------------------------ */
 
 struct MHD_Connection;

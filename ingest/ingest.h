@@ -30,6 +30,14 @@ int rtmp_server_new(struct event_base *base, const struct cfg *cfg, struct store
  */
 int rtmp_server_reconfigure(struct rtmp_server *srv, const struct cfg *next);
 
+struct recorder;
+
+/*
+ * Streams published from now on are recorded by REC (record/record.h; NULL =
+ * none), as the config says. REC is borrowed for the server's life.
+ */
+void rtmp_server_set_recorder(struct rtmp_server *srv, struct recorder *rec);
+
 /* Closes every connection (ending their streams) and the listener. Accepts NULL. */
 void rtmp_server_free(struct rtmp_server *srv);
 

@@ -884,3 +884,8 @@ int rtmp_server_port(const struct rtmp_server *srv)
 {
     return srv->lis.port;
 }
+
+void rtmp_server_set_recorder(struct rtmp_server *srv, struct recorder *rec)
+{
+    srv->params.seg.recorder = rec;
+}

@@ -33,6 +33,7 @@
 #include <libavutil/channel_layout.h>
 #include <libavutil/opt.h>
 
+#include "../record/record.h"
 #include "../store/store.h"
 #include "segmenter.h"
 #define ONAIR_SEGMENTER_STREAM
@@ -248,6 +249,7 @@ static int mux_start(struct seg_stream *s, bool with_video, bool with_audio)
         goto fail;
     }
     snprintf(s->init_uri, sizeof(s->init_uri), "init-%s.mp4", s->gen);
+    rec_init(s->rec, init, s->init_uri); /* the recording hook: a reference, no copy */
     rc = store_put(s->ss, s->init_uri, STORE_INIT, init);
     if (rc < 0)
         goto fail;
@@ -412,6 +414,20 @@ static void segment_stats(struct seg_stream *s, double duration, size_t bytes)
     s->peak_measured = true;
 }
 
+/* The recording hook: the segment's buffers by reference (never blocks). */
+static void record_segment(struct seg_stream *s, const struct hls_segment *hs,
+                           struct buf *const *bufs, int n)
+{
+    struct rec_segment_info info = {
+        .duration = hs->duration,
+        .pdt_ms = hs->pdt_ms,
+        .discontinuity = hs->discontinuity,
+        .live_uri = hs->uri,
+    };
+
+    rec_segment(s->rec, bufs, n, &info);
+}
+
 /*
  * Ends the open segment at END_MS: its last part, then the segment (the list
  * of its part buffers), then the playlists that list it and the progress.
@@ -457,6 +473,7 @@ static int finish_segment(struct seg_stream *s, int64_t end_ms, bool ended)
     d->hs.nparts = s->nparts;
     snprintf(d->hs.map_uri, sizeof(d->hs.map_uri), "%s", s->init_uri);
     snprintf(d->hs.uri, sizeof(d->hs.uri), "seg-%s-%" PRIu64 ".m4s", s->gen, s->next_msn);
+    record_segment(s, &d->hs, bufs, n);
     rc = store_put_list(s->ss, d->hs.uri, STORE_SEGMENT, bufs, n);
     if (rc < 0) {
         free(d->parts);
@@ -513,6 +530,7 @@ int seg_stream_open(struct store *st, const char *name, const struct seg_params 
         s->p.part_ms = 0;
     s->target_duration = (int)((s->p.segment_ms + 999) / 1000);
     s->vidx = s->aidx = -1;
+    s->rec = rec_start(p->recorder, name, s->target_duration);
     snprintf(s->gen, sizeof(s->gen), "%011" PRIx64 "%x", (uint64_t)gen_epoch & UINT64_C(0xfffffffffff),
              atomic_fetch_add(&gen_counter, 1) + 1);
     *out = s;
@@ -819,6 +837,7 @@ void seg_stream_close(struct seg_stream *s)
         av_write_trailer(s->fmt);
         log_info(s->logname, "ended after %" PRIu64 " segments", s->next_msn);
     }
+    rec_end(s->rec);
     mux_free(s);
     av_packet_free(&s->pkt);
     linger = (int64_t)s->p.segment_ms * s->p.window_segments * 2;

@@ -14,11 +14,13 @@
 #include <stdint.h>
 
 struct store;
+struct recorder;
 
 struct seg_params {
     int segment_ms;      /* target segment duration */
     int window_segments; /* segments listed in the live playlist */
     int part_ms;         /* LL-HLS part target; 0 = no parts (standard HLS) */
+    struct recorder *recorder; /* record/record.h; NULL = nothing recorded (borrowed) */
 };
 
 enum seg_track { SEG_VIDEO = 0, SEG_AUDIO = 1 };

@@ -122,6 +122,7 @@ struct done_segment {
 
 struct seg_stream {
     struct store_stream *ss;
+    struct recording *rec; /* this publish's recording (record/record.h); NULL = none */
     char name[80];
     char logname[96];
     struct seg_params p;

@@ -154,8 +154,9 @@ static void test_defaults_round_trip(void)
                 snprintf(section, sizeof(section), "%.*s", (int)(dot - key), key);
                 bytes_printf(&doc, "%s:\n", section);
             }
-            /* Quoted for strings, plain for numbers with units. */
-            if (strspn(value, "0123456789.") && strcspn(value, ":") == strlen(value))
+            /* Quoted for strings, plain for numbers with units and booleans. */
+            if ((strspn(value, "0123456789.") && strcspn(value, ":") == strlen(value)) ||
+                !strcmp(value, "true") || !strcmp(value, "false"))
                 bytes_printf(&doc, "  %s: %s\n", dot + 1, value);
             else
                 bytes_printf(&doc, "  %s: \"%s\"\n", dot + 1, value);
@@ -315,8 +316,8 @@ static void test_value_forms(void)
 
 static void test_bad_units(void)
 {
-    CHECK_FAILS("hls:\n  segment_seconds: 2min\n", "t.yaml:2:21: ",
-                "hls.segment_seconds: unknown unit 'min'");
+    CHECK_FAILS("hls:\n  segment_seconds: 2sec\n", "t.yaml:2:21: ",
+                "hls.segment_seconds: unknown unit 'sec'");
     CHECK_FAILS("hls:\n  part_seconds: 300us\n", "t.yaml:2:20: ", "unknown unit 'us'");
     CHECK_FAILS("hls:\n  segment_seconds: \"2s\"\n", "t.yaml:2:20: ",
                 "expected a duration (2, 2s or 500ms), got the quoted string '2s'");
@@ -364,7 +365,12 @@ static void test_unknown_names(void)
     CHECK_FAILS("streams:\n  - {name: x, \"k\\ty\": 1}\n", "t.yaml:2:15: ", "unknown key 'k?y'\n");
     CHECK_FAILS("rtmp:\n  ? [a, b]\n  : 1\n", "t.yaml:2:5: ", "expected a key name, got a list");
     CHECK_FAILS("streams:\n  - name: a\n    kee: abcdefgh1\n", "t.yaml:3:5: ",
-                "unknown key 'kee' in a stream entry (name, key, key_sha256 or playback) (did you mean 'key'?)");
+                "unknown key 'kee' in a stream entry (name, key, key_sha256, playback or record) (did you mean 'key'?)");
+    /* record: true | false per stream; record.* keys (issue 9) */
+    CHECK_FAILS("streams:\n  - name: a\n    key: abcdefgh1\n    record: maybe\n", "t.yaml:4:13: ",
+                "streams: record must be true or false, got 'maybe'");
+    CHECK_FAILS("record:\n  enabled: 1\n", "t.yaml:2:12: ", "record.enabled: expected true or false");
+    CHECK_FAILS("record:\n  max_age: 10s\n", "t.yaml:2:12: ", "record.max_age: must be 0 (off) or from 60s");
     /* playback: public | signed; signed needs a secret (issue 7) */
     CHECK_FAILS("streams:\n  - name: a\n    key: abcdefgh1\n    playback: private\n", "t.yaml:4:15: ",
                 "streams: playback must be public or signed, got 'private'");
@@ -782,6 +788,29 @@ static void test_readme_reference(void)
     free(text);
 }
 
+/* record.*: booleans, 64-bit sizes, day/hour units, per-stream overrides (issue 9). */
+static void test_record_keys(void)
+{
+    struct cfg_errors e = {0};
+    struct cfg *c = NULL;
+    static const char doc[] = "record:\n  enabled: yes\n  max_bytes: 50GiB\n  max_age: 7d\n"
+                              "streams:\n  - name: a\n    key: abcdefgh1\n    record: false\n"
+                              "  - name: b\n    key: abcdefgh2\n";
+
+    CHECK_EQ_INT(cfg_parse("t.yaml", doc, sizeof(doc) - 1, &c, &e), 0);
+    if (!c)
+        return;
+    CHECK(c->record_enabled);
+    CHECK(c->record_max_bytes == 50LL * 1073741824LL);
+    CHECK(c->record_max_age_s == 7 * 86400.0);
+    CHECK_EQ_STR(c->record_path, "./recordings");
+    CHECK(!cfg_records(c, "a")); /* its entry says no */
+    CHECK(cfg_records(c, "b"));  /* record.enabled */
+    CHECK(cfg_records(c, "unlisted"));
+    cfg_unref(c);
+    cfg_errors_reset(&e);
+}
+
 static void test_split_listen(void)
 {
     static const struct {
@@ -876,6 +905,7 @@ int main(int argc, char **argv)
     RUN(test_live);
     RUN(test_load_files);
     RUN(test_every_prefix);
+    RUN(test_record_keys);
     RUN(test_split_listen);
     RUN(test_resolve_listen);
     RUN(test_example_file);
