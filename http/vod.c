@@ -235,8 +235,8 @@ static enum MHD_Result listing(struct http_server *srv, struct MHD_Connection *c
     const char *q = sq ? "?" : "", *qs = sq ? sq : "";
     int rc = 0;
 
-    if (n < 0)
-        n = 0;
+    if (n < 0) /* no directory (or a link): never recorded here */
+        return http_send_error(srv, conn, method, url, MHD_HTTP_NOT_FOUND);
     if (json) {
         rc |= bytes_printf(&b, "{\"name\":\"%s\",\"replays\":[", name);
         for (int i = 0; i < n; i++) {
