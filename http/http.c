@@ -507,6 +507,7 @@ static enum MHD_Result send_obj(struct http_server *srv, struct MHD_Connection *
     enum MHD_Result ret;
     char cc[32];
 
+    http_observe_obj(conn, method, o->kind == STORE_PLAYLIST, o->len);
     if (sq && o->kind == STORE_PLAYLIST)
         return send_signed_playlist(srv, conn, method, url, o, sq);
     if (o->kind == STORE_PLAYLIST &&
@@ -692,6 +693,13 @@ static enum MHD_Result route_live(struct http_server *srv, struct MHD_Connection
                                     "text/html; charset=utf-8", "no-cache"));
     if (strchr(rest, '/'))
         return send_error(srv, conn, method, url, MHD_HTTP_NOT_FOUND);
+    http_observe_stream(conn, stream);
+    if (strcmp(rest, "thumb.jpg") == 0) {
+        struct MHD_Response *r = http_thumb_response(stream, &status);
+
+        return r ? reply(srv, conn, method, url, status, r)
+                 : send_error(srv, conn, method, url, MHD_HTTP_NOT_FOUND);
+    }
     if ((!strcmp(rest, "index.m3u8") || !strcmp(rest, "media.m3u8")) && srv->rec) {
         const char *dvr = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "dvr");
         enum MHD_Result ret;
@@ -749,8 +757,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)version;
     (void)upload_data;
     if (*req_cls == NULL) {
-        unsigned refuse = http_limits_request_begin(conn);
+        unsigned refuse;
 
+        http_observe_begin(conn, method, url); /* first: a refusal is counted too */
+        refuse = http_limits_request_begin(conn);
         if (refuse)
             return send_error(srv, conn, method, url, refuse);
         /*
@@ -777,6 +787,29 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return route(srv, conn, method, url, req_cls);
 }
 
+/*
+ * MHD_OPTION_NOTIFY_CONNECTION (CLS = the limits): one struct http_conn per
+ * connection holds the limits' and the observation's contexts.
+ */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct http_conn *hc = *socket_context;
+
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        hc = calloc(1, sizeof(*hc));
+        *socket_context = hc;
+    }
+    if (!hc)
+        return; /* out of memory: neither limits nor metrics see this connection */
+    http_limits_notify(cls, conn, &hc->limits, toe);
+    http_observe_connection(NULL, conn, &hc->observe, toe);
+    if (toe != MHD_CONNECTION_NOTIFY_STARTED) {
+        free(hc);
+        *socket_context = NULL;
+    }
+}
+
 /* Frees a blocked request's state (anything but the marker). */
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
@@ -784,6 +817,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     (void)cls;
     (void)toe;
     http_limits_request_end(conn);
+    http_observe_end(conn);
     if (*req_cls && *req_cls != &request_seen)
         http_wait_free(*req_cls);
     *req_cls = NULL;
@@ -930,7 +964,7 @@ static struct MHD_Daemon *start_daemon(struct http_server *srv, const struct cfg
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, srv},
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, NULL},
-        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)http_limits_notify, srv->limits},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, srv->limits},
         {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)http_limits_uri, srv->limits},
         {MHD_OPTION_CONNECTION_TIMEOUT,
          cfg->http_idle_timeout_s > 0 ? (intptr_t)(cfg->http_idle_timeout_s + 0.5)

@@ -56,4 +56,31 @@ void http_server_set_recorder(struct http_server *srv, struct recorder *rec);
 /* Port actually bound (useful with port 0). */
 int http_server_port(const struct http_server *srv);
 
+/* ---- the admin API (admin.c): stats, metrics, kick; its own port ------------- */
+
+struct admin_server;
+
+struct admin_params {
+    const char *listen;      /* admin.listen; NULL or "" = no admin server */
+    const char *token;       /* admin.token; "" = none required */
+    const char *config_path; /* shown by /api/v1/server; NULL = built-in defaults */
+    /*
+     * Disconnects stream NAME's publisher; called on the admin thread, may
+     * block briefly. Returns 0, -ENOENT (no publisher) or a negative errno.
+     */
+    int (*kick)(void *arg, const char *name);
+    void *kick_arg;
+};
+
+/*
+ * Starts the admin server on P->listen (P's strings are copied; ST borrowed).
+ * Returns 0 with the server in *OUT (NULL when disabled), or a negative errno
+ * (logged).
+ */
+int admin_server_new(const struct admin_params *p, struct store *st, struct admin_server **out);
+/* Stops it. Accepts NULL. */
+void admin_server_free(struct admin_server *a);
+/* Port actually bound, 0 when disabled. */
+int admin_server_port(const struct admin_server *a);
+
 #endif

@@ -143,4 +143,45 @@ void http_wait_free(struct http_wait *w);
 /* Requests currently held (for tests and the log). */
 long http_timer_count(struct http_timer *t);
 
+/* ---- per-connection context -------------------------------------------------- */
+
+/*
+ * MHD's socket context of a public-port connection: the limits' record
+ * (http_limits.c) and the observation's (observe.c), each owned by its module.
+ */
+struct http_conn {
+    void *limits;
+    void *observe;
+};
+
+/* CONN's struct http_conn, or NULL (allocation failed). */
+struct http_conn *http_conn_of(struct MHD_Connection *conn);
+
+/* ---- observation: metrics, access log, thumbnails (observe.c) ---------------- */
+
+struct MHD_Response;
+enum MHD_ConnectionNotificationCode;
+
+/* Connection opened or closed: a small per-connection context (never per request)
+ * in *SOCKET_CONTEXT. */
+void http_observe_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                             enum MHD_ConnectionNotificationCode toe);
+/* A request's first handler call (METHOD and URL copied only for the access log). */
+void http_observe_begin(struct MHD_Connection *conn, const char *method, const char *url);
+/* The request is about stream STREAM (bytes served and viewers are charged to it). */
+void http_observe_stream(struct MHD_Connection *conn, const char *stream);
+/* An object is answered (200 or 304): a playlist or not, its body size. */
+void http_observe_obj(struct MHD_Connection *conn, const char *method, bool playlist,
+                      size_t bytes);
+/* The request completed: counts the response, its time and the viewer. */
+void http_observe_end(struct MHD_Connection *conn);
+/* Turns the per-request access log (log.http_access) on or off. */
+void http_observe_access_log(bool on);
+/*
+ * GET /live/STREAM/thumb.jpg: returns a response (NULL with 404 or on OOM)
+ * and its status in *STATUS: 200 with the JPEG, 503 + Retry-After while the
+ * first one is being made.
+ */
+struct MHD_Response *http_thumb_response(const char *stream, unsigned *status);
+
 #endif

@@ -22,6 +22,7 @@
 
 #include "../common/common.h"
 #include "../config/config.h"
+#include "http_internal.h"
 #include "http_limits.h"
 
 #define MOD "http"
@@ -194,10 +195,9 @@ void http_limits_notify(void *cls, struct MHD_Connection *conn, void **socket_co
 
 static struct conn_rec *rec_of(struct MHD_Connection *conn)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct http_conn *hc = http_conn_of(conn);
 
-    return ci ? ci->socket_context : NULL;
+    return hc ? hc->limits : NULL;
 }
 
 void *http_limits_uri(void *cls, const char *uri, struct MHD_Connection *conn)

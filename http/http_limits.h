@@ -25,7 +25,10 @@ int http_limits_new(const struct cfg *cfg, unsigned max_conns, struct http_limit
 /* Stops the thread. Call after MHD_stop_daemon (which closes every connection). Accepts NULL. */
 void http_limits_free(struct http_limits *l);
 
-/* MHD_OPTION_NOTIFY_CONNECTION callback; CLS is the struct http_limits. */
+/*
+ * Connection opened or closed (called from the server's MHD_OPTION_NOTIFY_CONNECTION
+ * callback; CLS is the struct http_limits, *SOCKET_CONTEXT this module's record slot).
+ */
 void http_limits_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
                         enum MHD_ConnectionNotificationCode toe);
 

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../metrics/metrics.h"
+#include "../thumb/thumb.h"
 #include "rtmp_internal.h"
 #include "session_internal.h"
 
@@ -87,6 +89,8 @@ static int unsupported_codec(struct rtmp_session *s, const char *kind, const cha
     snprintf(desc, sizeof(desc), "unsupported %s codec %s: onair accepts H.264 and AAC", kind,
              codec);
     log_warn(s->label, "%s; closing", desc);
+    mx_reject(MX_REJECT_CODEC);
+    mx_stream_error(s->mx, "%s", desc);
     return rtmp_session_publish_error(s, s->msid, "NetStream.Publish.Failed", desc, -ENOTSUP);
 }
 
@@ -115,6 +119,7 @@ static void apply_metadata(struct rtmp_session *s, const struct amf_value *obj)
             md.has_video ? "yes" : "no", md.video_kbps, md.has_audio ? "yes" : "no", md.audio_kbps,
             rtmp_session_loggable(amf_str(amf_get(obj, "encoder")), l1, sizeof(l1)));
     s->metadata_seen = true;
+    mx_stream_encoder(s->mx, rtmp_session_loggable(amf_str(amf_get(obj, "encoder")), l1, sizeof(l1)));
     seg_stream_metadata(s->stream, &md);
 }
 
@@ -156,6 +161,22 @@ out:
 
 /* ---- media ------------------------------------------------------------------ */
 
+/* Statistics and thumbnails see every frame before the segmenter does. */
+static void observe_frame(struct rtmp_session *s, const struct seg_frame *f)
+{
+    struct mx_frame mf = {
+        .video = f->track == SEG_VIDEO,
+        .keyframe = f->keyframe,
+        .dts_ms = f->dts_ms,
+        .bytes = f->len,
+        .arrival_ms = time_mono_ms(),
+    };
+
+    mx_stream_frame(s->mx, &mf);
+    if (mf.video && mf.keyframe)
+        thumb_keyframe(s->name, f->data, f->len, mf.arrival_ms);
+}
+
 int rtmp_media_on_video(struct rtmp_session *s, uint32_t ts, const uint8_t *data, size_t len)
 {
     struct flv_video v;
@@ -183,6 +204,8 @@ int rtmp_media_on_video(struct rtmp_session *s, uint32_t ts, const uint8_t *data
         rc = seg_stream_video_config(s->stream, v.data, v.len);
         if (rc < 0)
             log_warn(s->label, "invalid AVC sequence header (%zu bytes); closing", v.len);
+        else
+            thumb_config(s->name, v.data, v.len);
         return rc;
     case 1:
     case 3: /* enhanced CodedFramesX: composition offset 0 */
@@ -196,6 +219,7 @@ int rtmp_media_on_video(struct rtmp_session *s, uint32_t ts, const uint8_t *data
             .data = v.data,
             .len = v.len,
         };
+        observe_frame(s, &f);
         rc = seg_stream_frame(s->stream, &f);
         if (rc < 0)
             log_warn(s->label, "segmenter refused a video frame: %s; closing", strerror(-rc));
@@ -239,6 +263,7 @@ int rtmp_media_on_audio(struct rtmp_session *s, uint32_t ts, const uint8_t *data
         .data = a.data,
         .len = a.len,
     };
+    observe_frame(s, &f);
     rc = seg_stream_frame(s->stream, &f);
     if (rc < 0)
         log_warn(s->label, "segmenter refused an audio frame: %s; closing", strerror(-rc));

@@ -165,6 +165,7 @@ struct rtmp_session {
     char pending_key[RTMP_SESSION_NAME_MAX_LEN]; /* AUTHORIZING: the raw publish name */
     char pending_type[32];
     struct seg_stream *stream;
+    struct mx_stream *mx; /* statistics of the published stream (NULL: metrics off) */
     struct flv_ts_unwrap ts_video, ts_audio;
     bool metadata_seen;
 };

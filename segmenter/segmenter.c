@@ -33,6 +33,7 @@
 #include <libavutil/channel_layout.h>
 #include <libavutil/opt.h>
 
+#include "../metrics/metrics.h"
 #include "../record/record.h"
 #include "../store/store.h"
 #include "segmenter.h"
@@ -206,6 +207,17 @@ static struct buf *init_with_ftyp(const struct bytes *out)
 }
 
 /* Opens the muxer with the tracks whose configuration we have; publishes the init segment. */
+/* What the stream carries, for the statistics. */
+static void publish_media_info(struct seg_stream *s, bool with_video, bool with_audio)
+{
+    char codecs[72];
+
+    snprintf(codecs, sizeof(codecs), "%s%s%s", with_video ? s->avc.codec : "",
+             with_video && with_audio ? "," : "", with_audio ? s->aac.codec : "");
+    mx_segmenter_media(s->name, codecs, with_video ? s->avc.width : 0,
+                       with_video ? s->avc.height : 0);
+}
+
 static int mux_start(struct seg_stream *s, bool with_video, bool with_audio)
 {
     AVDictionary *opts = NULL;
@@ -266,6 +278,7 @@ static int mux_start(struct seg_stream *s, bool with_video, bool with_audio)
         store_set_info(s->ss, &info);
     }
     s->started = true;
+    publish_media_info(s, with_video, with_audio);
     if (with_video)
         log_info(s->logname, "started: video %s %dx%d%s%s", s->avc.codec, s->avc.width,
                  s->avc.height, with_audio ? ", audio " : " (no audio)",
@@ -356,6 +369,8 @@ static int finish_part(struct seg_stream *s, int64_t end_ms, bool render)
     if (s->p.part_ms <= 0)
         return 0;
     rc = store_put(s->ss, sp->hp.uri, STORE_PART, buf_ref(b));
+    if (rc == 0)
+        mx_segmenter_part(s->name, time_mono_ms() - s->cut_ref_ms);
     if (rc == 0 && render) {
         if (!s->mv_published) {
             /* The first playlist a player sees: the peak is an estimate until
@@ -479,6 +494,7 @@ static int finish_segment(struct seg_stream *s, int64_t end_ms, bool ended)
         free(d->parts);
         goto reset;
     }
+    mx_segmenter_segment(s->name, d->hs.msn, time_mono_ms() - s->cut_ref_ms);
     s->ndone++;
     s->next_msn++;
     segment_stats(s, duration, d->bytes);
@@ -766,6 +782,8 @@ int seg_stream_frame(struct seg_stream *s, const struct seg_frame *f)
 
     if (!f->len || f->len > INT32_MAX)
         return 0;
+    s->cut_ref_ms = s->last_in_ms; /* a cut now ends with the previous frame */
+    s->last_in_ms = time_mono_ms();
     if (!(t == SEG_VIDEO ? s->avcc : s->asc)) {
         if (!s->warned_nocfg[t])
             log_warn(s->logname, "%s frame before its sequence header: dropped",
@@ -824,6 +842,7 @@ void seg_stream_close(struct seg_stream *s)
     if (!s)
         return;
     if (s->started) {
+        s->cut_ref_ms = s->last_in_ms;
         if (s->held)
             write_held(s, s->held_f.dts_ms + (s->video_delta_ms > 0 ? s->video_delta_ms : 33));
         finish_segment(s, s->end_ms, true);

@@ -185,6 +185,7 @@ struct seg_stream {
     bool mv_published;
     double frame_rate, published_fps;
     bool warned_gop, warned_late_cfg[2], warned_nocfg[2];
+    int64_t last_in_ms, cut_ref_ms; /* arrival of the newest frame and the one before (metrics) */
 };
 
 /*
