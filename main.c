@@ -23,9 +23,11 @@
 #include "config/config.h"
 #include "http/http.h"
 #include "ingest/ingest.h"
+#include "metrics/metrics.h"
 #include "record/record.h"
 #include "segmenter/segmenter.h"
 #include "store/store.h"
+#include "thumb/thumb.h"
 
 static void usage(FILE *f)
 {
@@ -59,6 +61,7 @@ struct app {
     struct rtmp_server *rtmp;
     struct http_server *http;
     struct recorder *rec;  /* recordings: writer and remux threads */
+    struct admin_server *admin; /* NULL when admin.listen is empty */
     pthread_t retiring;    /* stops an HTTP server a reload replaced */
     bool retiring_started;
 };
@@ -378,6 +381,38 @@ static void announce(const struct app *app)
 }
 
 /* Starts everything, runs until SIGINT/SIGTERM, stops. Returns the exit status. */
+/* admin_params.kick: on the admin thread; the RTMP loop does the work. */
+static int kick_publisher(void *arg, const char *name)
+{
+    return rtmp_server_kick(((struct app *)arg)->rtmp, name);
+}
+
+/*
+ * Statistics, thumbnails, the admin port and the access log. Statistics are
+ * collected only when something can read them (admin.listen set).
+ */
+static int start_observing(struct app *app)
+{
+    const struct cfg *cfg = app->cfg;
+    struct admin_params p = {
+        .listen = cfg->admin_listen,
+        .token = cfg->admin_token,
+        .config_path = app->config_path,
+        .kick = kick_publisher,
+        .kick_arg = app,
+    };
+    int rc;
+
+    mx_set_enabled(cfg->admin_listen[0] != '\0');
+    http_set_access_log(strcmp(cfg->log_http_access, "on") == 0);
+    rc = thumb_start((int)(cfg->thumbnails_interval * 1000));
+    if (rc < 0) {
+        log_error("onair", "cannot start the thumbnail thread: %s", strerror(-rc));
+        return rc;
+    }
+    return admin_server_new(&p, app->store, &app->admin);
+}
+
 static int run(struct app *app)
 {
     struct event *ev[5] = {NULL};
@@ -408,6 +443,10 @@ static int run(struct app *app)
     if (http_server_new(app->cfg, app->store, &app->http) < 0)
         goto out;
     http_server_set_recorder(app->http, app->rec);
+    if (start_observing(app) < 0) {
+        log_error("onair", "start-up failed; exiting");
+        goto out;
+    }
     if (write_pid_file(app->cfg->process_pid_file) < 0)
         goto out;
     announce(app);
@@ -422,12 +461,15 @@ out:
     remove_pid_file(app->cfg->process_pid_file);
     for (size_t i = 0; i < ARRAY_SIZE(ev); i++)
         free_event(&ev[i]);
+    admin_server_free(app->admin); /* first: it calls into the RTMP server */
     rtmp_server_free(app->rtmp); /* ends every stream before the store goes */
     http_server_free(app->http);
     if (app->retiring_started)
         pthread_join(app->retiring, NULL); /* it reads the store too */
+    thumb_stop(); /* after every caller: RTMP and HTTP */
     rec_free(app->rec); /* after the streams ended: their recordings are closed */
     store_free(app->store);
+    mx_shutdown();
     if (app->base)
         event_base_free(app->base);
     return rc;
@@ -690,6 +732,7 @@ int main(int argc, char **argv)
         return 1;
     }
     log_set_level(cfg_log_level(app.cfg));
+    log_set_json(strcmp(app.cfg->log_format, "json") == 0);
     rc = run(&app);
     cfg_unref(app.cfg);
     return rc;

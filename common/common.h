@@ -5,6 +5,7 @@
 #ifndef ONAIR_COMMON_H
 #define ONAIR_COMMON_H
 
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -28,6 +29,11 @@ enum log_level log_get_level(void);
  */
 void log_msg(enum log_level level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* log.format json: one JSON object per line (ts, level, module, stream, msg, fields). */
+void log_set_json(bool on);
+/* log_json.c: writes one JSON line (what log_msg does when JSON is on). */
+void log_json_v(enum log_level level, const char *module, const char *fmt, va_list ap);
 
 #define log_error(mod, ...) log_msg(LOG_ERROR, mod, __VA_ARGS__)
 #define log_warn(mod, ...) log_msg(LOG_WARN, mod, __VA_ARGS__)

@@ -7,6 +7,12 @@
 #include "common.h"
 
 static atomic_int log_level = LOG_INFO;
+static atomic_bool log_json; /* log.format: json (log_json.c) */
+
+void log_set_json(bool on)
+{
+    atomic_store(&log_json, on);
+}
 
 void log_set_level(enum log_level level)
 {
@@ -25,6 +31,11 @@ static void log_vmsg(enum log_level level, const char *module, const char *fmt, 
     char ts[32];
     int n;
 
+    /* After the level check and the rate limit (callers): JSON lines are limited alike. */
+    if (atomic_load_explicit(&log_json, memory_order_relaxed)) {
+        log_json_v(level, module, fmt, ap);
+        return;
+    }
     time_iso8601(time_wall_ms(), ts, sizeof(ts));
     n = snprintf(line, sizeof(line), "%s %-5s %s: ", ts, names[level], module);
     if (n < 0 || (size_t)n >= sizeof(line))

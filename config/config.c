@@ -66,6 +66,7 @@ enum cfg_flags {
     CF_URL = 1 << 2,      /* an http:// or https:// URL (if not "") */
     CF_SECRET = 1 << 3,   /* never shown in messages or diffs */
     CF_INT64 = 1 << 4,    /* CT_SIZE stored as int64_t (beyond 2 GiB) */
+    CF_EMPTY_OK = 1 << 5, /* CT_LISTEN: "" is allowed ("off") */
 };
 
 struct cfg_key {
@@ -196,6 +197,21 @@ static const struct cfg_key keys[] = {
      "live", "recordings older than this are deleted (`7d`, `12h`, `90min`); 0 = kept"},
     {"log.level", CT_ENUM, OFF(log_level), "info", 0, 0, "error|warn|info|debug", 0, "live",
      "most verbose level printed"},
+    {"log.format", CT_ENUM, OFF(log_format), "text", 0, 0, "text|json", 0, "restart",
+     "`json`: one JSON object per line (`ts`, `level`, `module`, `stream`, `msg`, fields) "
+     "for journald or Loki"},
+    {"log.http_access", CT_ENUM, OFF(log_http_access), "off", 0, 0, "off|on", 0, "restart",
+     "`on`: an info line per request on the public HTTP port"},
+    {"admin.listen", CT_LISTEN, OFF(admin_listen), "127.0.0.1:9080", 0, 0, NULL, CF_EMPTY_OK,
+     "restart",
+     "address of the admin API and `/metrics`, as `rtmp.listen`; empty = no admin port and "
+     "no statistics"},
+    {"admin.token", CT_STRING, OFF(admin_token), "", 0, 0, NULL, CF_SECRET, "restart",
+     "bearer token the admin port requires (`Authorization: Bearer TOKEN`); empty = none: "
+     "keep `admin.listen` on loopback then"},
+    {"thumbnails.interval", CT_DURATION, OFF(thumbnails_interval), "10s", 1, 3600, NULL, 0,
+     "restart",
+     "a stream's `thumb.jpg` is refreshed at most this often, and only while it is asked for"},
     {"process.pid_file", CT_STRING, OFF(process_pid_file), "", 0, 0, NULL, 0, "restart",
      "file onair writes its process id to, read by `onair --reload`; empty = none"},
 };
@@ -556,7 +572,8 @@ static int set_value(const struct cfg_key *k, struct cfg *c, const char *text, s
             snprintf(why, whylen, "%s: '%s' is not an http:// or https:// URL", k->key, q);
             return -EINVAL;
         }
-        if (k->type == CT_LISTEN && cfg_split_listen(text, NULL, 0, NULL) < 0) {
+        if (k->type == CT_LISTEN && !(len == 0 && (k->flags & CF_EMPTY_OK)) &&
+            cfg_split_listen(text, NULL, 0, NULL) < 0) {
             snprintf(why, whylen,
                      "%s: '%s' is not a listen address (host:port, :port or [v6]:port, "
                      "port 0..65535)",

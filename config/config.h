@@ -87,6 +87,13 @@ struct cfg {
     double record_max_age_s;         /* seconds; 0 = kept */
     /* log: */
     char log_level[CFG_STR_MAX];     /* error, warn, info, debug */
+    char log_format[CFG_STR_MAX];    /* text, json */
+    char log_http_access[CFG_STR_MAX]; /* off, on: an info line per public HTTP request */
+    /* admin: */
+    char admin_listen[CFG_STR_MAX];  /* admin API + /metrics; "" = off */
+    char admin_token[CFG_STR_MAX];   /* bearer token; "" = none */
+    /* thumbnails: */
+    double thumbnails_interval;      /* seconds between refreshes of one stream */
     /* process: */
     char process_pid_file[CFG_STR_MAX]; /* written at start, read by `onair --reload` */
 };

@@ -6,6 +6,7 @@
 #ifndef ONAIR_HTTP_H
 #define ONAIR_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -55,6 +56,9 @@ void http_server_set_recorder(struct http_server *srv, struct recorder *rec);
 
 /* Port actually bound (useful with port 0). */
 int http_server_port(const struct http_server *srv);
+
+/* Turns the per-request access log of the public port (log.http_access) on or off. */
+void http_set_access_log(bool on);
 
 /* ---- the admin API (admin.c): stats, metrics, kick; its own port ------------- */
 

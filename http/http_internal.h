@@ -175,8 +175,6 @@ void http_observe_obj(struct MHD_Connection *conn, const char *method, bool play
                       size_t bytes);
 /* The request completed: counts the response, its time and the viewer. */
 void http_observe_end(struct MHD_Connection *conn);
-/* Turns the per-request access log (log.http_access) on or off. */
-void http_observe_access_log(bool on);
 /*
  * GET /live/STREAM/thumb.jpg: returns a response (NULL with 404 or on OOM)
  * and its status in *STATUS: 200 with the JPEG, 503 + Retry-After while the

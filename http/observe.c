@@ -33,7 +33,7 @@ struct conn_ctx {
 
 static atomic_bool access_log;
 
-void http_observe_access_log(bool on)
+void http_set_access_log(bool on)
 {
     atomic_store(&access_log, on);
 }

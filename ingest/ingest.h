@@ -38,6 +38,13 @@ struct recorder;
  */
 void rtmp_server_set_recorder(struct rtmp_server *srv, struct recorder *rec);
 
+/*
+ * Disconnects stream NAME's publisher. Any thread but the loop's: the loop
+ * does it and this waits (at most 5 s) for the answer. Returns 0, -ENOENT
+ * when NAME has no publisher, or -ETIMEDOUT/-ESHUTDOWN/-ENOMEM.
+ */
+int rtmp_server_kick(struct rtmp_server *srv, const char *name);
+
 /* Closes every connection (ending their streams) and the listener. Accepts NULL. */
 void rtmp_server_free(struct rtmp_server *srv);
 

@@ -89,7 +89,6 @@ static int unsupported_codec(struct rtmp_session *s, const char *kind, const cha
     snprintf(desc, sizeof(desc), "unsupported %s codec %s: onair accepts H.264 and AAC", kind,
              codec);
     log_warn(s->label, "%s; closing", desc);
-    mx_reject(MX_REJECT_CODEC);
     mx_stream_error(s->mx, "%s", desc);
     return rtmp_session_publish_error(s, s->msid, "NetStream.Publish.Failed", desc, -ENOTSUP);
 }

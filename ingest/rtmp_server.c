@@ -37,7 +37,9 @@
 #include <event2/listener.h>
 
 #include "../config/config.h"
+#include "../metrics/metrics.h"
 #include "../segmenter/segmenter.h"
+#include "control_internal.h"
 #include "hooks_internal.h"
 #include "ingest.h"
 #include "session_internal.h"
@@ -91,9 +93,11 @@ struct rtmp_server {
     int nconns, npending;
     size_t buffered; /* sum of every conn's buffered */
     unsigned next_id;
+    struct rtmp_control *control; /* kicks from the admin thread */
 };
 
 static void conn_event(struct bufferevent *bev, short what, void *arg);
+static int drop_publisher(void *arg, const char *name);
 static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
                       int socklen, void *arg);
 static int authorize(void *arg, const char *key, struct rtmp_publish_grant *out);
@@ -149,6 +153,7 @@ static void conn_free(struct conn *c)
     srv->buffered -= c->buffered;
     hooks_cancel(c->hook);
     conn_hooks_end(c);
+    mx_gauge_add(MX_RTMP_CONNECTIONS, -1);
     rtmp_session_free(c->sess); /* ends the stream */
     if (c->timer)
         event_free(c->timer);
@@ -572,6 +577,7 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
                     "connection %u from %s refused: already %d connections, all publishing "
                     "(rtmp.max_connections)",
                     id, peer, srv->nconns);
+        mx_reject(MX_REJECT_LIMIT);
         evutil_closesocket(fd);
         return;
     }
@@ -602,6 +608,7 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
         c->next->prev = c;
     srv->conns = c;
     srv->nconns++;
+    mx_gauge_add(MX_RTMP_CONNECTIONS, 1);
     pending_append(c);
     log_info_rl(rtmp_session_label(c->sess), "connected (%d connections, %d not publishing)",
                 srv->nconns, srv->npending);
@@ -787,6 +794,9 @@ int rtmp_server_new(struct event_base *base, const struct cfg *cfg, struct store
     rc = bind_listeners(srv, cfg->rtmp_listen, &srv->lis);
     if (rc < 0)
         goto fail;
+    rc = rtmp_control_new(base, drop_publisher, srv, &srv->control);
+    if (rc < 0)
+        goto fail;
     log_info("rtmp", "listening on %s (port %d, %d address%s), app '%s', publish: %s (%zu stream%s "
              "listed)",
              cfg->rtmp_listen, srv->lis.port, srv->lis.n, srv->lis.n == 1 ? "" : "es",
@@ -821,6 +831,31 @@ static const char *publish_revoked(const struct cfg *next, const struct rtmp_pub
     }
     snprintf(buf, len, "stream %s was removed from the config", g->name);
     return buf;
+}
+
+/* rtmp_control_fn, on the loop: disconnects NAME's publisher. */
+static int drop_publisher(void *arg, const char *name)
+{
+    struct rtmp_server *srv = arg;
+
+    for (struct conn *c = srv->conns; c; c = c->next) {
+        const struct rtmp_publish_grant *g = rtmp_session_grant(c->sess);
+
+        if (c->phase != CONN_OPEN || !g || strcmp(g->name, name) != 0)
+            continue;
+        rtmp_session_kick(c->sess, "kicked through the admin API");
+        if (conn_flush(c) < 0)
+            conn_free(c);
+        else
+            conn_close_soon(c);
+        return 0;
+    }
+    return -ENOENT;
+}
+
+int rtmp_server_kick(struct rtmp_server *srv, const char *name)
+{
+    return rtmp_control_call(srv->control, name, 5000);
 }
 
 int rtmp_server_reconfigure(struct rtmp_server *srv, const struct cfg *next)
@@ -870,6 +905,7 @@ void rtmp_server_free(struct rtmp_server *srv)
 {
     if (!srv)
         return;
+    rtmp_control_free(srv->control);
     while (srv->conns)
         conn_free(srv->conns);
     listeners_close(&srv->lis);

@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../metrics/metrics.h"
+#include "../thumb/thumb.h"
 #include "rtmp_internal.h"
 #include "session_internal.h"
 
@@ -233,7 +235,13 @@ static void end_stream(struct rtmp_session *s, const char *why)
 {
     if (!s->stream)
         return;
-    log_info(s->label, "stream ended (%s)", why);
+    /* the access line of a publish: how long, how much, why it ended */
+    log_info(s->label, "stream ended (%s) after %.1f s, %llu bytes received", why,
+             (double)(time_mono_ms() - s->publish_start_ms) / 1000.0,
+             (unsigned long long)(s->in_bytes - s->publish_start_bytes));
+    mx_stream_unpublish(s->mx, why);
+    s->mx = NULL;
+    thumb_end(s->name);
     seg_stream_close(s->stream);
     s->stream = NULL;
     if (s->state == RTMP_SESS_PUBLISHING)
@@ -246,6 +254,11 @@ int rtmp_session_publish_error(struct rtmp_session *s, uint32_t msid, const char
 {
     int rc = send_status(s, "onStatus", 0, msid ? msid : STREAM_ID, "error", code, desc);
 
+    mx_reject(err == -EACCES   ? MX_REJECT_AUTH
+              : err == -EINVAL ? MX_REJECT_NAME
+              : err == -EBUSY  ? MX_REJECT_BUSY
+              : err == -ENOTSUP ? MX_REJECT_CODEC
+                               : MX_REJECT_OTHER);
     return rc < 0 ? rc : err;
 }
 
@@ -393,6 +406,9 @@ static int start_publish(struct rtmp_session *s, uint32_t msid, const char *type
     memset(&s->ts_video, 0, sizeof(s->ts_video));
     memset(&s->ts_audio, 0, sizeof(s->ts_audio));
     s->metadata_seen = false;
+    s->publish_start_ms = time_mono_ms();
+    s->publish_start_bytes = s->in_bytes;
+    s->mx = mx_stream_publish(pub, s->peer, s->p.seg.segment_ms);
     rtmp_chunk_set_max_message(&s->rd, s->p.max_message_bytes);
     rtmp_chunk_set_max_buffer(&s->rd, s->p.max_buffer_bytes);
     if (s->grant.keyed)

@@ -68,7 +68,7 @@ static void stream_sample(void *arg, struct mx_stream *s)
     static const char *const names[] = {
         "onair_stream_live",          "onair_stream_viewers",
         "onair_stream_bytes_in_total", "onair_stream_bytes_out_total",
-        "onair_stream_publishes_total", "onair_stream_input_bitrate_bits_per_second",
+        "onair_stream_publishes_total", "onair_stream_input_bytes_per_second",
         "onair_stream_segments_total", "onair_stream_parts_total",
     };
     struct mx_stream_info info;
@@ -94,7 +94,7 @@ static void stream_sample(void *arg, struct mx_stream *s)
         break;
     case 5:
         mx_stream_info(s, &info);
-        v = info.live ? info.bitrate_bps : 0;
+        v = info.live ? info.bitrate_bps / 8 : 0;
         break;
     case 6:
         v = (double)atomic_load_explicit(&s->segments, memory_order_relaxed);
@@ -119,8 +119,8 @@ static int stream_families(struct bytes *out)
         {"onair_stream_bytes_in_total", "counter", "Media payload bytes received (RTMP)."},
         {"onair_stream_bytes_out_total", "counter", "Body bytes served over HTTP."},
         {"onair_stream_publishes_total", "counter", "Publishes accepted for the stream name."},
-        {"onair_stream_input_bitrate_bits_per_second", "gauge",
-         "Input bitrate measured over the last 10 s of media."},
+        {"onair_stream_input_bytes_per_second", "gauge",
+         "Input rate (media payload) measured over the last 10 s of media."},
         {"onair_stream_segments_total", "counter", "Media segments published (this publish)."},
         {"onair_stream_parts_total", "counter", "LL-HLS parts published (this publish)."},
     };

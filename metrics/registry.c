@@ -261,9 +261,12 @@ void mx_stream_frame(struct mx_stream *s, const struct mx_frame *f)
     mx_count(MX_RTMP_BYTES_IN, f->bytes);
     raised = mx_ingest_frame(&s->ing, f);
     if (raised) {
+        char mod[MX_NAME_MAX + 8];
+
+        snprintf(mod, sizeof(mod), "health %s", s->name);
         for (int i = 0; i < MX_HEALTH_COUNT; i++)
             if (raised & (1u << i)) {
-                log_warn("health", "stream %s: %s", s->name, s->ing.why[i]);
+                log_warn(mod, "%s", s->ing.why[i]);
                 mx_count(MX_HEALTH_WARNINGS, 1);
             }
     }

@@ -12,7 +12,7 @@ want_test=0
 pkgs=(meson ninja-build pkg-config gcc libc6-dev
       libavformat-dev libavcodec-dev libavutil-dev libmicrohttpd-dev
       libevent-dev libssl-dev libyaml-dev zlib1g-dev
-      libcurl4-openssl-dev libjansson-dev)
+      libcurl4-openssl-dev libjansson-dev libswscale-dev)
 # Node.js may come from another repository (nodesource ships npm inside its
 # nodejs package): ask Debian for it only when the commands are missing.
 command -v node >/dev/null || pkgs+=(nodejs)
@@ -21,7 +21,7 @@ if ((want_test)); then
   pkgs+=(python3 ffmpeg
          gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
          gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
-         chromium wrk nginx-light curl openssl)
+         chromium wrk nginx-light curl openssl prometheus jq)
 fi
 
 missing=()

@@ -53,6 +53,7 @@ class Server:
         cfg = {
             "rtmp": {"listen": "127.0.0.1:0"},
             "http": {"listen": "127.0.0.1:0"},
+            "admin": {"listen": "127.0.0.1:0"},
             "hls": {"segment_seconds": 2, "window_segments": 6},
         }
         for section, values in (config or {}).items():
