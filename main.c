@@ -72,6 +72,7 @@ static void log_errors(const struct cfg_errors *errs);
 static int size_connection_budgets(struct cfg *cfg);
 static int write_pid_file(const char *path);
 static void remove_pid_file(const char *path);
+static void reconfigure_observing(struct app *app, const struct cfg *next);
 
 static void on_stop(evutil_socket_t sig, short what, void *arg)
 {
@@ -181,6 +182,10 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     rec_reconfigure(app->rec, next);
     if (strcmp(next->record_path, old->record_path) != 0)
         log_warn("onair", "SIGHUP: record.path applies at the next start");
+    if (strcmp(next->admin_listen, old->admin_listen) != 0)
+        log_warn("onair", "SIGHUP: admin.listen applies at the next start (the admin port and "
+                          "statistics stay as they are)");
+    reconfigure_observing(app, next);
     log_lines("SIGHUP: ", (const char *)changes.data, changes.len);
     log_set_level(cfg_log_level(next));
     app->cfg = next;
@@ -380,7 +385,6 @@ static void announce(const struct app *app)
     fflush(stdout);
 }
 
-/* Starts everything, runs until SIGINT/SIGTERM, stops. Returns the exit status. */
 /* admin_params.kick: on the admin thread; the RTMP loop does the work. */
 static int kick_publisher(void *arg, const char *name)
 {
@@ -413,6 +417,16 @@ static int start_observing(struct app *app)
     return admin_server_new(&p, app->store, &app->admin);
 }
 
+/* SIGHUP: the observation keys that apply at once (admin.listen needs a restart). */
+static void reconfigure_observing(struct app *app, const struct cfg *next)
+{
+    log_set_json(strcmp(next->log_format, "json") == 0);
+    http_set_access_log(strcmp(next->log_http_access, "on") == 0);
+    thumb_set_interval((int)(next->thumbnails_interval * 1000));
+    admin_server_set_token(app->admin, next->admin_token);
+}
+
+/* Starts everything, runs until SIGINT/SIGTERM, stops. Returns the exit status. */
 static int run(struct app *app)
 {
     struct event *ev[5] = {NULL};

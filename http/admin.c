@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@ struct admin_server {
     struct MHD_Daemon *daemon;
     struct store *st;
     struct admin_params p;
+    pthread_mutex_t token_lock; /* the token changes with a reload */
     char token[CFG_STR_MAX];
     char config_path[CFG_STR_MAX];
     int64_t started_ms; /* monotonic */
@@ -211,14 +213,19 @@ static enum MHD_Result kick(struct admin_server *a, struct MHD_Connection *conn,
 /* ---- routing ------------------------------------------------------------------- */
 
 /* Constant-time comparison of the presented bearer token. */
-static bool authorized(const struct admin_server *a, struct MHD_Connection *conn)
+static bool authorized(struct admin_server *a, struct MHD_Connection *conn)
 {
     const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                 MHD_HTTP_HEADER_AUTHORIZATION);
-    size_t want = strlen(a->token), got;
+    char token[CFG_STR_MAX];
+    size_t want, got;
     unsigned diff = 0;
 
-    if (!a->token[0])
+    pthread_mutex_lock(&a->token_lock);
+    memcpy(token, a->token, sizeof(token));
+    pthread_mutex_unlock(&a->token_lock);
+    want = strlen(token);
+    if (!token[0])
         return true;
     if (!h || strncasecmp(h, "Bearer ", 7) != 0)
         return false;
@@ -226,8 +233,18 @@ static bool authorized(const struct admin_server *a, struct MHD_Connection *conn
     got = strlen(h);
     diff = got != want;
     for (size_t i = 0; i < want; i++)
-        diff |= (unsigned)(a->token[i] ^ (i < got ? h[i] : 0));
+        diff |= (unsigned)(token[i] ^ (i < got ? h[i] : 0));
+    explicit_bzero(token, sizeof(token));
     return diff == 0;
+}
+
+void admin_server_set_token(struct admin_server *a, const char *token)
+{
+    if (!a)
+        return;
+    pthread_mutex_lock(&a->token_lock);
+    snprintf(a->token, sizeof(a->token), "%s", token ? token : "");
+    pthread_mutex_unlock(&a->token_lock);
 }
 
 static bool name_ok(const char *s)
@@ -352,6 +369,7 @@ int admin_server_new(const struct admin_params *p, struct store *st, struct admi
         return -ENOMEM;
     a->p = *p;
     a->st = st;
+    pthread_mutex_init(&a->token_lock, NULL);
     snprintf(a->token, sizeof(a->token), "%s", p->token ? p->token : "");
     snprintf(a->config_path, sizeof(a->config_path), "%s", p->config_path ? p->config_path : "");
     a->started_ms = time_mono_ms();
@@ -390,6 +408,8 @@ void admin_server_free(struct admin_server *a)
     if (!a)
         return;
     MHD_stop_daemon(a->daemon);
+    pthread_mutex_destroy(&a->token_lock);
+    explicit_bzero(a->token, sizeof(a->token));
     free(a);
 }
 

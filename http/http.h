@@ -84,6 +84,8 @@ struct admin_params {
 int admin_server_new(const struct admin_params *p, struct store *st, struct admin_server **out);
 /* Stops it. Accepts NULL. */
 void admin_server_free(struct admin_server *a);
+/* A reload's admin.token ("" = none) for the requests that follow. Accepts NULL. */
+void admin_server_set_token(struct admin_server *a, const char *token);
 /* Port actually bound, 0 when disabled. */
 int admin_server_port(const struct admin_server *a);
 

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,7 @@ static struct {
     pthread_cond_t cond;
     pthread_t thread;
     bool running, stopping;
-    int interval_ms;
+    atomic_int interval_ms; /* thumbnails.interval; changed by a reload */
     struct entry e[THUMB_STREAMS_MAX];
 } T = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
@@ -231,7 +232,7 @@ int thumb_start(int interval_ms)
 {
     int rc;
 
-    T.interval_ms = interval_ms > 0 ? interval_ms : 10000;
+    thumb_set_interval(interval_ms);
     T.stopping = false;
     rc = pthread_create(&T.thread, NULL, worker, NULL);
     if (rc != 0)
@@ -261,9 +262,14 @@ void thumb_stop(void)
     }
 }
 
+void thumb_set_interval(int interval_ms)
+{
+    atomic_store(&T.interval_ms, interval_ms > 0 ? interval_ms : 10000);
+}
+
 int thumb_interval_s(void)
 {
-    return T.running ? (T.interval_ms + 999) / 1000 : 0;
+    return T.running ? (atomic_load(&T.interval_ms) + 999) / 1000 : 0;
 }
 
 void thumb_config(const char *name, const uint8_t *avcc, size_t len)
@@ -295,7 +301,7 @@ void thumb_keyframe(const char *name, const uint8_t *data, size_t len, int64_t n
     pthread_mutex_lock(&T.lock);
     e = find(name, false);
     due = e && e->avcc && !e->job && e->wanted_until_ms > now_ms &&
-          (!e->has_queued || now_ms - e->queued_ms >= T.interval_ms);
+          (!e->has_queued || now_ms - e->queued_ms >= atomic_load(&T.interval_ms));
     if (due) {
         /* the copy is the only work done here; decoding is the worker's */
         e->job = buf_new_copy(data, len);
@@ -334,7 +340,7 @@ enum thumb_status thumb_get(const char *name, int64_t now_ms, struct buf **out)
     pthread_mutex_lock(&T.lock);
     e = find(name, false);
     if (e) {
-        e->wanted_until_ms = now_ms + (int64_t)WANT_INTERVALS * T.interval_ms;
+        e->wanted_until_ms = now_ms + (int64_t)WANT_INTERVALS * atomic_load(&T.interval_ms);
         if (e->jpeg) {
             *out = buf_ref(e->jpeg);
             st = THUMB_READY;

@@ -30,6 +30,9 @@ int thumb_start(int interval_ms);
 /* Stops the worker and frees every thumbnail. Accepts being called without start. */
 void thumb_stop(void);
 
+/* A reload's new interval: from the next refresh on. */
+void thumb_set_interval(int interval_ms);
+
 /* The refresh interval in seconds (Cache-Control), 0 when not started. */
 int thumb_interval_s(void);
 

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -313,6 +314,60 @@ def token_and_json_logs(binary):
               for o in objs), "no publish end access line")
 
 
+def write_config(path, admin_listen, token, extra):
+    with open(path, "w") as f:
+        f.write('rtmp:\n  listen: "127.0.0.1:0"\nhttp:\n  listen: "127.0.0.1:0"\n'
+                'hls:\n  segment_seconds: 2\n'
+                'admin:\n  listen: "%s"\n  token: "%s"\n%s' % (admin_listen, token, extra))
+
+
+def reload_observing(binary):
+    """SIGHUP applies admin.token, log.format, log.http_access and thumbnails.interval at
+    once; admin.listen is logged as needing a restart and the admin port stays."""
+    server = Server(binary, {"admin": {"listen": "127.0.0.1:0", "token": "first"},
+                             "thumbnails": {"interval": 2}})
+    pub = None
+    try:
+        aport = admin_port(server)
+        status, _, _ = request(aport, "/metrics", headers={"Authorization": "Bearer first"})
+        check(status == 200, "first token: %d" % status)
+        pub = ffmpeg_publish(server.rtmp_url("reload"), 40, gop=30)
+        wait_for(lambda: server.get("/live/reload/thumb.jpg")[0] == 200, 20, "a thumbnail")
+        check(server.get("/live/reload/thumb.jpg")[1]["cache-control"] == "public, max-age=2",
+              "cache-control before the reload")
+        write_config(server.config_path, "127.0.0.1:%d" % free_port(), "second",
+                     'log:\n  format: json\n  http_access: "on"\n'
+                     'thumbnails:\n  interval: 5\n')
+        n = len(server.logtext().splitlines())
+        server.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "changes applied" in server.logtext(), 15, "the reload")
+        check("SIGHUP: admin.listen applies at the next start" in server.logtext(),
+              "no restart note for admin.listen:\n" + server.logtext()[-2000:])
+        for token, want in (("first", 401), ("second", 200)):
+            status, _, _ = request(aport, "/metrics", headers={"Authorization": "Bearer " + token})
+            check(status == want, "token %s after the reload: %d, not %d" % (token, status, want))
+        status, h, _ = server.get("/live/reload/thumb.jpg")
+        check(status == 200 and h["cache-control"] == "public, max-age=5",
+              "thumb.jpg after the reload: %d %r" % (status, h))
+        server.get("/live/reload/index.m3u8")
+        wait_for(lambda: "http-access" in server.logtext(), 10, "an access line")
+    finally:
+        if pub and pub.poll() is None:
+            pub.kill()
+            pub.wait()
+        server.stop()
+    after = [l for l in server.logtext().splitlines()[n:] if l.strip()]
+    # from the reload's list of changes on, every line is JSON
+    first_json = next(i for i, l in enumerate(after) if l.startswith("{"))
+    check(all(" onair: " in l for l in after[:first_json]),
+          "text lines after the switch: %r" % after[:first_json + 1])
+    objs = [json.loads(l) for l in after[first_json:]]
+    check(objs[0]["msg"].startswith("SIGHUP: "), "first JSON line: %r" % objs[0])
+    check(any(o["module"] == "http-access" and "/live/reload/index.m3u8" in o["msg"]
+              for o in objs), "no JSON access line after the reload")
+    check(any("changes applied" in o["msg"] for o in objs), "reload summary not JSON")
+
+
 def admin_busy(binary):
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
@@ -345,6 +400,7 @@ def main(binary):
     admin_off(binary)
     admin_busy(binary)
     token_and_json_logs(binary)
+    reload_observing(binary)
     main_server(binary)
 
 
