@@ -2,11 +2,14 @@
 /live/NAME/index.m3u8?dvr=1 is an EVENT playlist from the first segment while
 the live playlist slides; afterwards the VOD playlist lists every recorded
 segment, ffmpeg decodes it without a message, its duration matches the publish
-within one segment; Range requests (first byte, last byte, suffix, several
+within one segment; the MP4 has both tracks, the same duration, moov before
+mdat and seeks; Range requests (first byte, last byte, suffix, several
 ranges, beyond the end); the listing, latest.m3u8; traversal and links out of
 record.path get 400/404."""
+import json
 import os
 import re
+import struct
 import subprocess
 import tempfile
 
@@ -118,6 +121,35 @@ def main(binary):
         check(abs(dur - SECONDS) <= SEGMENT, "ffprobe: %.3f s, published %d" % (dur, SECONDS))
         print("vod: %d segments, EXTINF total %.3f s, ffprobe %.3f s, decodes clean" %
               (len(segs), total, dur))
+
+        # The MP4: both tracks, the same duration, moov before mdat, seekable over Range.
+        wait_for(lambda: "replay.mp4 ready" in srv.logtext(), 30, "the MP4")
+        mp4 = "/vod/show/%s.mp4" % rec_id
+        out = subprocess.run(["ffprobe", "-v", "error", "-show_entries",
+                              "stream=codec_type,duration:format=duration", "-of", "json",
+                              srv.url(mp4)], capture_output=True, text=True, timeout=60)
+        info = json.loads(out.stdout)
+        kinds = sorted(st["codec_type"] for st in info["streams"])
+        mp4_dur = float(info["format"]["duration"])
+        check(kinds == ["audio", "video"], "MP4 tracks: %s" % kinds)
+        check(abs(mp4_dur - dur) <= SEGMENT, "MP4 %.3f s vs VOD %.3f s" % (mp4_dur, dur))
+        status, _, body = srv.get(mp4)
+        boxes, pos = [], 0
+        while pos + 8 <= len(body):
+            size, kind = struct.unpack(">I4s", body[pos:pos + 8])
+            boxes.append(kind.decode("latin-1"))
+            pos += size if size >= 8 else len(body)
+        check("moov" in boxes and "mdat" in boxes and boxes.index("moov") < boxes.index("mdat"),
+              "MP4 top-level boxes: %s" % boxes)
+        decode_clean(srv.url(mp4))
+        out = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-ss", "12", "-i", srv.url(mp4),
+                              "-t", "2", "-f", "null", "-"], capture_output=True, text=True,
+                             timeout=60)
+        check(out.returncode == 0 and not out.stderr.strip(), "seek in the MP4: " + out.stderr)
+        check_ranges(srv, mp4, len(body))
+        status, hdrs, _ = srv.get("/vod/show/latest.mp4")
+        check(status == 302 and hdrs.get("location") == mp4, "latest.mp4: %s" % hdrs.get("location"))
+        print("mp4: %s, %.3f s, boxes %s, decodes clean, seeks" % (kinds, mp4_dur, boxes))
 
         seg = "/vod/show/%s/%s" % (rec_id, files[1])
         check_ranges(srv, seg, os.path.getsize(os.path.join(rec_dir, files[1])))

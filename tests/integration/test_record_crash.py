@@ -74,10 +74,15 @@ def main(binary):
                               "-f", "null", "-"], capture_output=True, text=True, timeout=60)
         check(out.returncode == 0 and not out.stderr.strip(),
               "the recovered recording does not decode cleanly:\n" + out.stderr[-2000:])
+        wait_for(lambda: "vod/show/%s: replay.mp4 ready" % rec_id in srv.logtext(), 20,
+                 "the recovered recording's MP4")
         status, hdrs, _ = srv.get("/vod/show/latest.m3u8")
         check(status == 302 and hdrs.get("location") == vod, "latest: %s" % hdrs.get("location"))
-        print("recovered: closed, decodes clean, latest.m3u8 points at it; retention deleted "
-              "the oldest")
+        status, hdrs, _ = srv.get("/vod/show/latest.mp4")
+        check(status == 302 and hdrs.get("location") == "/vod/show/%s.mp4" % rec_id,
+              "latest.mp4: %s %s" % (status, hdrs.get("location")))
+        print("recovered: closed, decodes clean, MP4 made, latest.m3u8/mp4 point at it; "
+              "retention deleted the oldest")
         srv.stop()
         ok = True
     finally:
