@@ -70,7 +70,7 @@ int rec_render_playlist(const struct rec_playlist *pl, struct bytes *out)
         }
         rc |= bytes_printf(out, "#EXTINF:%.3f,\n%s\n", e->duration, uri);
     }
-    if (pl->ended)
+    if (pl->ended || pl->ended_event)
         rc |= bytes_printf(out, "#EXT-X-ENDLIST\n");
     return rc ? -ENOMEM : 0;
 }

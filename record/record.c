@@ -33,6 +33,7 @@
 #include "record_internal.h"
 
 #define RETENTION_EVERY_MS 60000
+#define DVR_LINGER_MS 60000 /* an ended event's DVR playlist (with ENDLIST) stays this long */
 
 enum item_op { ITEM_OPEN, ITEM_INIT, ITEM_SEG, ITEM_END };
 
@@ -62,10 +63,12 @@ struct recording {
     char live_map[REC_URI_MAX];
     char id[REC_ID_MAX];       /* set by the writer once the directory exists */
     int written;               /* entries on disk */
-    struct buf *dvr;           /* rendered DVR playlist for (dvr_n, dvr_written) */
+    struct buf *dvr;           /* rendered DVR playlist for (dvr_n, dvr_written, dvr_ended) */
     int dvr_n, dvr_written;
+    bool ended, dvr_ended;     /* rec_end was called */
 
     struct recording *next_active; /* the recorder's list, under its lock */
+    int64_t ended_mono_ms;         /* rec_end's time (under the recorder's lock); 0 = live */
 
     /* writer thread only: */
     int dirfd;
@@ -81,7 +84,7 @@ struct recorder {
     struct rec_item *head, **tail;
     size_t queued_bytes;
     bool stopping;
-    struct recording *active;  /* between rec_start and rec_end */
+    struct recording *active;  /* from rec_start to DVR_LINGER_MS after rec_end (a reference) */
 
     pthread_t writer;
     bool writer_started;
@@ -173,8 +176,44 @@ static void stop_queueing(struct recording *rc, const char *why)
     log_error(rc->logname, "recording stopped: %s; the live stream continues", why);
 }
 
+/*
+ * Drops (and returns, for unref outside the lock) the ended recordings whose
+ * DVR linger passed, or all ended ones of NAME (a new event replaces them).
+ * Called with the recorder's lock held.
+ */
+static struct recording *prune_ended(struct recorder *r, const char *name)
+{
+    struct recording **pp = &r->active, *gone = NULL;
+    int64_t now = time_mono_ms();
+
+    while (*pp) {
+        struct recording *rc = *pp;
+
+        if (rc->ended_mono_ms &&
+            (now - rc->ended_mono_ms > DVR_LINGER_MS || (name && !strcmp(rc->name, name)))) {
+            *pp = rc->next_active;
+            rc->next_active = gone;
+            gone = rc;
+        } else {
+            pp = &rc->next_active;
+        }
+    }
+    return gone;
+}
+
+static void unref_list(struct recording *rc)
+{
+    while (rc) {
+        struct recording *next = rc->next_active;
+
+        rc_unref(rc);
+        rc = next;
+    }
+}
+
 struct recording *rec_start(struct recorder *r, const char *name, int target_s)
 {
+    struct recording *gone;
     struct recording *rc;
     struct rec_item *it;
     const struct cfg *cfg;
@@ -206,9 +245,11 @@ struct recording *rec_start(struct recorder *r, const char *name, int target_s)
     }
     enqueue(r, it, false);
     pthread_mutex_lock(&r->lock);
+    gone = prune_ended(r, name);
     rc->next_active = r->active;
-    r->active = rc;
+    r->active = rc_ref(rc);
     pthread_mutex_unlock(&r->lock);
+    unref_list(gone);
     return rc;
 oom:
     log_error("record", "live/%s: out of memory: not recorded", name);
@@ -291,18 +332,18 @@ void rec_segment(struct recording *rc, struct buf *const *bufs, int nbufs,
 void rec_end(struct recording *rc)
 {
     struct recorder *r;
-    struct recording **pp;
     struct rec_item *it;
 
     if (!rc)
         return;
     r = rc->r;
+    /* Its DVR playlist stays (with ENDLIST) for players still on it: DVR_LINGER_MS. */
     pthread_mutex_lock(&r->lock);
-    for (pp = &r->active; *pp && *pp != rc; pp = &(*pp)->next_active)
-        ;
-    if (*pp)
-        *pp = rc->next_active;
+    rc->ended_mono_ms = time_mono_ms();
     pthread_mutex_unlock(&r->lock);
+    pthread_mutex_lock(&rc->lock);
+    rc->ended = true;
+    pthread_mutex_unlock(&rc->lock);
     it = item_new(ITEM_END, rc, NULL, 0);
     if (it)
         enqueue(r, it, false);
@@ -315,7 +356,7 @@ void rec_end(struct recording *rc)
 
 int rec_dvr_playlist(struct recorder *r, const char *name, struct buf **out)
 {
-    struct recording *rc;
+    struct recording *rc, *gone;
     struct bytes text = {0};
     char prefix[STREAM_NAME_MAX_LEN + REC_ID_MAX + 16];
     int rc2 = 0;
@@ -323,11 +364,13 @@ int rec_dvr_playlist(struct recorder *r, const char *name, struct buf **out)
     if (!r)
         return -ENOENT;
     pthread_mutex_lock(&r->lock);
+    gone = prune_ended(r, NULL);
     for (rc = r->active; rc && strcmp(rc->name, name) != 0; rc = rc->next_active)
         ;
     if (rc)
         rc_ref(rc);
     pthread_mutex_unlock(&r->lock);
+    unref_list(gone);
     if (!rc)
         return -ENOENT;
     if (atomic_load(&rc->failed)) {
@@ -337,13 +380,17 @@ int rec_dvr_playlist(struct recorder *r, const char *name, struct buf **out)
     pthread_mutex_lock(&rc->lock);
     if (rc->n == 0) {
         rc2 = -ENOENT;
-    } else if (rc->dvr && rc->dvr_n == rc->n && rc->dvr_written == rc->written) {
+    } else if (rc->dvr && rc->dvr_n == rc->n && rc->dvr_written == rc->written &&
+               rc->dvr_ended == rc->ended) {
         *out = buf_ref(rc->dvr);
     } else {
         struct rec_playlist pl = {
             .entries = rc->entries, .n = rc->n, .target = rc->target, .ended = false,
             .prefix = prefix, .live_from = rc->written,
         };
+
+        /* Ended: EVENT with ENDLIST, from disk as far as it got (RFC 8216 4.3.3.5). */
+        pl.ended_event = rc->ended;
 
         snprintf(prefix, sizeof(prefix), "/vod/%s/%s/", rc->name, rc->id);
         rc2 = rec_render_playlist(&pl, &text);
@@ -355,6 +402,7 @@ int rec_dvr_playlist(struct recorder *r, const char *name, struct buf **out)
                 rc->dvr = b;
                 rc->dvr_n = rc->n;
                 rc->dvr_written = rc->written;
+                rc->dvr_ended = rc->ended;
                 *out = buf_ref(b);
             } else {
                 rc2 = -ENOMEM;
@@ -614,8 +662,13 @@ void rec_free(struct recorder *r)
 {
     if (!r)
         return;
-    if (r->active) /* their owners must have ended them: left open, closed at the next start */
-        log_warn("record", "stopping with recordings still open");
+    pthread_mutex_lock(&r->lock);
+    for (struct recording *rc = r->active; rc; rc = rc->next_active)
+        if (!rc->ended_mono_ms) /* its owner must have ended it: closed at the next start */
+            log_warn(rc->logname, "stopping with the recording still open");
+    unref_list(r->active);
+    r->active = NULL;
+    pthread_mutex_unlock(&r->lock);
     if (r->writer_started) {
         pthread_mutex_lock(&r->lock);
         r->stopping = true;

@@ -29,6 +29,7 @@ struct rec_playlist {
     int n;
     int target;          /* EXT-X-TARGETDURATION; raised to the longest rounded EXTINF */
     bool ended;          /* VOD + EXT-X-ENDLIST, else EVENT */
+    bool ended_event;    /* EVENT + EXT-X-ENDLIST: a DVR playlist whose event ended */
     const char *prefix;  /* before disk names ("" = relative; "/vod/NAME/ID/" for DVR) */
     int live_from;       /* entries [live_from, n) use their live URIs; >= n = none */
 };

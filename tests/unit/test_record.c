@@ -97,6 +97,12 @@ static void test_dvr_playlist(void)
     entries(e);
     CHECK_EQ_INT(rec_render_playlist(&pl, &out), 0);
     check_golden("record_dvr.m3u8", &out); /* disk for 0..2, the live store for 3 */
+    /* The event ended: still EVENT, now with ENDLIST, so players on it play out. */
+    pl.ended_event = true;
+    out.len = 0;
+    CHECK_EQ_INT(rec_render_playlist(&pl, &out), 0);
+    CHECK(out.len > 15 && !memcmp(out.data + out.len - 15, "#EXT-X-ENDLIST\n", 15));
+    CHECK(memmem(out.data, out.len, "TYPE:EVENT", 10) != NULL);
     bytes_reset(&out);
 }
 
