@@ -4,7 +4,7 @@
  *
  *   GET /vod/NAME                 301 to /vod/NAME/
  *   GET /vod/NAME/                the replays of NAME (HTML: date, duration, size)
- *   GET /vod/NAME/index.json      the same as JSON
+ *   GET /vod/NAME/index.json      the same as JSON (200 with no replays for any name)
  *   GET /vod/NAME/latest.m3u8     302 to the newest finished replay's playlist
  *   GET /vod/NAME/latest.mp4      302 to the newest replay's MP4
  *   GET /vod/NAME/ID.mp4          PATH/NAME/ID/replay.mp4
@@ -235,8 +235,12 @@ static enum MHD_Result listing(struct http_server *srv, struct MHD_Connection *c
     const char *q = sq ? "?" : "", *qs = sq ? sq : "";
     int rc = 0;
 
-    if (n < 0) /* no directory (or a link): never recorded here */
+    /* No directory (or a link): never recorded here. The JSON form is always
+     * 200 (an empty list), so that pages asking it cause no 404 noise. */
+    if (n < 0 && !json)
         return http_send_error(srv, conn, method, url, MHD_HTTP_NOT_FOUND);
+    if (n < 0)
+        n = 0;
     if (json) {
         rc |= bytes_printf(&b, "{\"name\":\"%s\",\"replays\":[", name);
         for (int i = 0; i < n; i++) {

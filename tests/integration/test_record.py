@@ -73,6 +73,8 @@ def main(binary):
     srv_ok = False
     try:
         check(srv.get("/vod/show/")[0] == 404, "a stream never recorded lists as 404")
+        status, _, body = srv.get("/vod/show/index.json")
+        check(status == 200 and b'"replays":[]' in body, "index.json of nothing: %s" % body)
         pub = ffmpeg_publish(srv.rtmp_url("show"), SECONDS, size="640x360")
         media = wait_for(lambda: media_playlist_path(srv, "show"), 15, "the live playlist")
 

@@ -31,6 +31,7 @@ def main(binary):
         res = json.loads(lines[-1])
         print(json.dumps(res))
         check(not res["errors"], "browser errors: %s" % res["errors"])
+        check(not res["console"], "console errors: %s" % res["console"])
         check(res.get("rewindOffered"), "no rewind control while live")
         check("dvr=1" in res.get("dvrUrl", ""), "rewind did not load ?dvr=1: %s" % res.get("dvrUrl"))
         s = res.get("dvrSample")
