@@ -16,6 +16,7 @@
 
 #include "../config/config.h"
 #include "../store/store.h"
+#include "../thumb/thumb.h"
 #include "http_internal.h"
 
 #define MOD "http"
@@ -145,10 +146,16 @@ static int by_name(const void *a, const void *b)
     return strcmp(((const struct listed_stream *)a)->name, ((const struct listed_stream *)b)->name);
 }
 
-/* One stream's public object, or NULL on OOM. */
-static json_t *stream_json(const struct listed_stream *s)
+/*
+ * One stream's public object, or NULL on OOM. With thumbnails on, a stream
+ * with video is wanted (a page lists it) and gets its thumb.jpg URL once one
+ * is ready (the front page's card, the viewer's poster): a page is never
+ * sent to the 503 of a thumbnail in the making, which Chromium logs as an error.
+ */
+static json_t *stream_json(const struct listed_stream *s, bool thumbs)
 {
     char since[32], url[STORE_NAME_MAX + 8], playlist[STORE_NAME_MAX + 24];
+    char thumb[STORE_NAME_MAX + 24];
     json_t *o;
 
     time_iso8601(s->info.live_since_ms, since, sizeof(since));
@@ -162,6 +169,12 @@ static json_t *stream_json(const struct listed_stream *s)
         json_decref(o);
         return NULL;
     }
+    snprintf(thumb, sizeof(thumb), "/live/%s/thumb.jpg", s->name);
+    if (o && thumbs && s->info.width > 0 && thumb_want(s->name, time_mono_ms()) &&
+        json_object_set_new(o, "thumbnail", json_string(thumb)) != 0) {
+        json_decref(o);
+        return NULL;
+    }
     return o;
 }
 
@@ -171,6 +184,7 @@ static char *streams_text(struct store *st, const struct cfg *cfg)
     struct listing l = {.cfg = cfg};
     char now[32], *text = NULL;
     json_t *root = NULL, *arr;
+    int thumb_s = thumb_interval_s();
 
     if (store_list(st, collect, &l) < 0 || l.oom)
         goto fail;
@@ -181,8 +195,11 @@ static char *streams_text(struct store *st, const struct cfg *cfg)
     arr = root ? json_object_get(root, "streams") : NULL;
     if (!arr)
         goto fail;
+    /* how often a thumbnail changes: the pages refresh theirs no more often */
+    if (thumb_s > 0 && json_object_set_new(root, "thumbnail_interval_s", json_integer(thumb_s)))
+        goto fail;
     for (size_t i = 0; i < l.n; i++)
-        if (json_array_append_new(arr, stream_json(&l.items[i])) != 0)
+        if (json_array_append_new(arr, stream_json(&l.items[i], thumb_s > 0)) != 0)
             goto fail;
     text = json_dumps(root, JSON_COMPACT);
 fail:

@@ -328,6 +328,23 @@ void thumb_end(const char *name)
     pthread_mutex_unlock(&T.lock);
 }
 
+bool thumb_want(const char *name, int64_t now_ms)
+{
+    struct entry *e;
+    bool ready = false;
+
+    if (!T.running)
+        return false;
+    pthread_mutex_lock(&T.lock);
+    e = find(name, false);
+    if (e) {
+        e->wanted_until_ms = now_ms + (int64_t)WANT_INTERVALS * atomic_load(&T.interval_ms);
+        ready = e->jpeg != NULL;
+    }
+    pthread_mutex_unlock(&T.lock);
+    return ready;
+}
+
 enum thumb_status thumb_get(const char *name, int64_t now_ms, struct buf **out)
 {
     enum thumb_status st = THUMB_NONE;

@@ -58,4 +58,12 @@ enum thumb_status { THUMB_READY, THUMB_PENDING, THUMB_NONE };
  */
 enum thumb_status thumb_get(const char *name, int64_t now_ms, struct buf **out);
 
+/*
+ * Reader side, for a listing a page shows (/streams.json): marks NAME wanted
+ * as thumb_get does (a page that lists a stream shows its picture) and
+ * returns true when a JPEG is ready, so that a page is only ever pointed at
+ * a thumbnail that answers 200.
+ */
+bool thumb_want(const char *name, int64_t now_ms);
+
 #endif

@@ -55,6 +55,10 @@ async function front(url, expect, shot) {
           name: li.dataset.stream,
           href: li.querySelector('a').getAttribute('href'),
           text: li.innerText.replace(/\s+/g, ' ').trim(),
+          thumb: (function (img) {
+            return img ? { src: img.getAttribute('src'), width: img.naturalWidth,
+                           shown: img.complete && !img.classList.contains('missing') } : null;
+          })(li.querySelector('.thumb img')),
         })),
         found: name ? !!document.querySelector('li[data-stream="' + name + '"]') : false,
         emptyVisible: !document.getElementById('empty').hidden,
@@ -63,7 +67,9 @@ async function front(url, expect, shot) {
         ffmpeg: document.getElementById('ffmpeg-line').textContent,
         status: document.getElementById('status').textContent,
       }), expect === 'empty' ? '' : expect);
-      if (s.state === want && (want === 'empty' || s.found)) break;
+      // a live stream's card also waits for its thumbnail (a 503 until the first is made)
+      const card = s.streams.find((c) => c.name === expect);
+      if (s.state === want && (want === 'empty' || (card && card.thumb && card.thumb.shown))) break;
       await sleep(250);
     }
     Object.assign(result, s);
@@ -93,6 +99,7 @@ async function viewerState(page) {
         : document.getElementById('latency').textContent,
       status: document.getElementById('status').textContent,
       badge: document.getElementById('badge').textContent,
+      poster: v.getAttribute('poster'),
       fatal: (o.errors || []).filter((e) => e.fatal).map((e) => e.details),
       hlsErrors: (o.errors || []).map((e) => e.details + (e.fatal ? ' (fatal)' : '')),
       history: (o.history || []).map((h) => h.state + (h.detail ? ': ' + h.detail : '')),
@@ -142,6 +149,7 @@ async function viewer(url, playSeconds, shot, cycles, timeoutSeconds) {
     }
     Object.assign(result, { size: s.size, player: s.player, lowLatencyMode: s.lowLatencyMode,
                             latency: s.latency, latencyText: s.latencyText, badge: s.badge,
+                            poster: s.poster,
                             fatalWhilePlaying: s.fatal });
     if (shot !== '-') await page.screenshot({ path: shot });
     emit({ event: 'played', state: s.state, latency: s.latency });

@@ -78,6 +78,10 @@ def check_front(srv, expect, shot):
         check(cards, "stream %s not listed: %s" % (expect, res.get("streams")))
         check(cards[0]["href"] == "/live/%s/" % expect, "link %s" % cards[0]["href"])
         check("640\u00d7360" in cards[0]["text"], "no resolution on the card: %s" % cards[0])
+        thumb = cards[0].get("thumb") or {}
+        check(thumb.get("shown") and thumb.get("width") == 480 and
+              thumb.get("src", "").startswith("/live/%s/thumb.jpg?t=" % expect),
+              "no thumbnail on the card: %s" % cards[0])
     return res
 
 
@@ -163,6 +167,7 @@ def main(binary):
         check(res.get("latencyText") and res["latencyText"].endswith(" s"),
               "no latency shown: %s" % res.get("latencyText"))
         check(res.get("badge") == "Live", "badge says %s while playing" % res.get("badge"))
+        check(res.get("poster") == "/live/web/thumb.jpg", "poster: %s" % res.get("poster"))
         downs = res.get("downs", [])
         check(downs[:1] and downs[0] in ("offline", "reconnecting"),
               "page did not notice the stream stopped: %s" % downs)

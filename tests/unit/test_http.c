@@ -20,6 +20,7 @@
 #include "../../http/http.h"
 #include "../../http/http_internal.h"
 #include "../../store/store.h"
+#include "../../thumb/thumb.h"
 #include "harness.h"
 
 /* ---- a tiny HTTP/1.1 client ---------------------------------------------- */
@@ -968,6 +969,7 @@ static void test_streams_json(void)
         "\"streams\":[{\"name\":\"show\",\"url\":\"/live/show/\",\"playlist\":"
         "\"/live/show/index.m3u8\",\"live_since\":\"2023-11-14T22:13:20.123Z\",\"codecs\":"
         "\"avc1.64001e,mp4a.40.2\",\"width\":640,\"height\":360}]}\n";
+    static const char thumb_every[] = "}],\"thumbnail_interval_s\":7}\n";
 
     /* "show" has a playlist but no info yet: not listed. */
     CHECK_EQ_INT(fetch(fx.port, "GET", "/streams.json", NULL, &r), 0);
@@ -985,6 +987,14 @@ static void test_streams_json(void)
     CHECK(r.body.len > sizeof(listed) &&
           memcmp(r.body.data + r.body.len - (sizeof(listed) - 1), listed, sizeof(listed) - 1) == 0);
     response_reset(&r);
+
+    /* With thumbnails on: the refresh interval; no thumb.jpg before one is made. */
+    CHECK_EQ_INT(thumb_start(7000), 0);
+    CHECK_EQ_INT(fetch(fx.port, "GET", "/streams.json", NULL, &r), 0);
+    CHECK(memmem(r.body.data, r.body.len, thumb_every, strlen(thumb_every)) != NULL);
+    CHECK(memmem(r.body.data, r.body.len, "thumbnail\"", 10) == NULL);
+    response_reset(&r);
+    thumb_stop();
 
     CHECK_EQ_INT(fetch(fx.port, "DELETE", "/streams.json", NULL, &r), 0);
     CHECK_EQ_INT(r.status, 405);
