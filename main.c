@@ -150,7 +150,10 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         goto out;
     n = cfg_diff(old, next, collect_change, &changes);
     if (n == 0) {
-        log_info("onair", "SIGHUP: no changes");
+        /* Renewed certificates keep their file names: read them again anyway. */
+        log_info("onair", "SIGHUP: no changes to the configuration; reading the certificates "
+                          "again");
+        rtmp_server_reload_tls(app->rtmp);
         goto out;
     }
     new_http = strcmp(old->http_listen, next->http_listen) != 0;
@@ -162,8 +165,8 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     if (nhttp)
         http_server_set_recorder(nhttp, app->rec);
     if (rtmp_server_reconfigure(app->rtmp, next) < 0) {
-        log_error("onair", "SIGHUP: cannot listen on %s; keeping the running configuration",
-                  next->rtmp_listen);
+        log_error("onair", "SIGHUP: cannot apply the rtmp/rtmps settings (see above); keeping "
+                           "the running configuration");
         http_server_free(nhttp);
         goto out;
     }
@@ -380,7 +383,12 @@ static void announce(const struct app *app)
 
     url_host(app->cfg->rtmp_listen, rhost, sizeof(rhost));
     url_host(app->cfg->http_listen, hhost, sizeof(hhost));
-    log_info("onair", "onair %s ready: rtmp port %d, http port %d", ONAIR_VERSION, rport, hport);
+    if (rtmp_server_tls_port(app->rtmp) >= 0)
+        log_info("onair", "onair %s ready: rtmp port %d, http port %d, rtmps port %d",
+                 ONAIR_VERSION, rport, hport, rtmp_server_tls_port(app->rtmp));
+    else
+        log_info("onair", "onair %s ready: rtmp port %d, http port %d", ONAIR_VERSION, rport,
+                 hport);
     print_banner(app->cfg, rhost, rport, hhost, hport);
     fflush(stdout);
 }

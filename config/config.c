@@ -118,6 +118,15 @@ static const struct cfg_key keys[] = {
      1073741824, NULL, 0, "live",
      "partial messages all connections together may buffer; beyond it the largest holder is "
      "closed"},
+    {"rtmps.listen", CT_LISTEN, OFF(rtmps_listen), "", 0, 0, NULL, CF_EMPTY_OK,
+     "new listener bound before the old one closes",
+     "address of the RTMPS (RTMP over TLS 1.2/1.3) listener, as `rtmp.listen`; empty = off. "
+     "Shares the `rtmp.*` limits and timeouts with the plain listener"},
+    {"rtmps.cert", CT_STRING, OFF(rtmps_cert), "", 0, 0, NULL, CF_READABLE,
+     "read again on every SIGHUP: new connections get it, open ones go on",
+     "PEM certificate chain for `rtmps.listen` (e.g. Let's Encrypt's `fullchain.pem`)"},
+    {"rtmps.key", CT_STRING, OFF(rtmps_key), "", 0, 0, NULL, CF_READABLE,
+     "read again on every SIGHUP", "PEM private key of `rtmps.cert`"},
     {"http.listen", CT_LISTEN, OFF(http_listen), "127.0.0.1:8080", 0, 0, NULL, 0,
      "new server started before the old one stops", "address the HTTP server listens on, as "
                                                     "`rtmp.listen`"},
@@ -1278,6 +1287,12 @@ static void check_consistency(struct walk *w)
     if (!w->at[pub].set && w->c->nstreams > 0)
         snprintf(w->c->publish_name, sizeof(w->c->publish_name), "keys");
     derive(w->c);
+    if (w->c->rtmps_listen[0] && (!w->c->rtmps_cert[0] || !w->c->rtmps_key[0]))
+        err_at(w, w->at[find_key("rtmps.listen")].key, 0,
+               "rtmps.listen needs rtmps.cert and rtmps.key (PEM files)");
+    else if (!w->c->rtmps_cert[0] != !w->c->rtmps_key[0])
+        err_at(w, w->at[find_key(w->c->rtmps_cert[0] ? "rtmps.cert" : "rtmps.key")].key, 0,
+               "rtmps.cert and rtmps.key go together: set both or neither");
     if (!w->c->http_tls_cert[0] != !w->c->http_tls_key[0])
         err_at(w, w->at[find_key(w->c->http_tls_cert[0] ? "http.tls_cert" : "http.tls_key")].key,
                0, "http.tls_cert and http.tls_key go together: set both or neither");

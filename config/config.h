@@ -55,6 +55,9 @@ struct cfg {
     int rtmp_max_buffer_bytes;       /* partial messages, per connection */
     int rtmp_max_total_buffer_bytes; /* partial messages, all connections */
     /* http: */
+    char rtmps_listen[CFG_STR_MAX];  /* RTMP over TLS; "" = off */
+    char rtmps_cert[CFG_STR_MAX];    /* PEM certificate chain for rtmps_listen */
+    char rtmps_key[CFG_STR_MAX];     /* PEM private key of rtmps_cert */
     char http_listen[CFG_STR_MAX];
     int http_threads;
     int http_max_connections;        /* 0 = sized from the open-file limit */

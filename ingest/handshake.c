@@ -238,8 +238,10 @@ int rtmp_hs_feed(struct rtmp_hs *hs, const uint8_t *in, size_t len, size_t *cons
     if (hs->state == RTMP_HS_C0C1) {
         /* Refuse a wrong C0 as soon as it arrives, before waiting for C1. */
         if (hs->have == 0 && len > 0 && in[0] != 3) {
-            hs->error = in[0] == 6 ? "handshake: C0 is 6 (RTMPE, encrypted): not supported"
-                                   : "handshake: C0 is not 3: unsupported RTMP version";
+            hs->error = in[0] == 6      ? "handshake: C0 is 6 (RTMPE, encrypted): not supported"
+                        : in[0] == 0x16 ? "handshake: a TLS ClientHello (an rtmps:// client on "
+                                          "the plain RTMP port?)"
+                                        : "handshake: C0 is not 3: unsupported RTMP version";
             hs->state = RTMP_HS_FAILED;
             return RTMP_ERROR;
         }

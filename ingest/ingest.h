@@ -21,9 +21,11 @@ int rtmp_server_new(struct event_base *base, const struct cfg *cfg, struct store
                     struct rtmp_server **out);
 
 /*
- * Applies a live reload, on BASE's thread. A new rtmp.listen is bound before
- * the old listeners close (connections on them go on); if it cannot be bound,
- * nothing changes and a negative errno (logged) is returned. Otherwise NEXT
+ * Applies a live reload, on BASE's thread. A new rtmp.listen or rtmps.listen
+ * is bound before the old listeners close (connections on them go on), and
+ * the RTMPS certificate files are read again; if an address cannot be bound
+ * or a certificate not loaded, nothing changes and a negative errno (logged)
+ * is returned. Otherwise NEXT
  * (referenced) applies: session settings for new connections, HLS timing from
  * each live stream's next segment, and a publisher whose stream was removed or
  * whose key changed is disconnected (only that one). Returns 0.
@@ -45,10 +47,21 @@ void rtmp_server_set_recorder(struct rtmp_server *srv, struct recorder *rec);
  */
 int rtmp_server_kick(struct rtmp_server *srv, const char *name);
 
+/*
+ * Reads rtmps.cert / rtmps.key again (a SIGHUP with no config change: a
+ * renewed certificate). New RTMPS connections get it; open ones keep theirs.
+ * Returns 0 (also when RTMPS is off) or a negative errno (logged; the old
+ * certificate stays).
+ */
+int rtmp_server_reload_tls(struct rtmp_server *srv);
+
 /* Closes every connection (ending their streams) and the listener. Accepts NULL. */
 void rtmp_server_free(struct rtmp_server *srv);
 
 /* Port actually bound (useful with port 0). */
 int rtmp_server_port(const struct rtmp_server *srv);
+
+/* Port of the RTMPS listener, or -1 when rtmps.listen is off. */
+int rtmp_server_tls_port(const struct rtmp_server *srv);
 
 #endif

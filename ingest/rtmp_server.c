@@ -20,6 +20,12 @@
  *   - max_buffer_bytes (in the session's chunk reader) and
  *     max_total_buffer_bytes: partial messages per connection and in total;
  *     beyond the total the connection holding the most is closed.
+ *
+ * RTMPS (rtmps.listen) is the same server on more listeners: an accepted
+ * socket gets an OpenSSL bufferevent (libevent's bufferevent_openssl, server
+ * side, context from tls.c) instead of a plain one, and everything above it
+ * (session, limits, timers, hooks) is shared. The TLS handshake counts as part
+ * of the RTMP setup: setup_timeout and the unauthenticated budget cover it.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,8 +39,11 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "../config/config.h"
 #include "../metrics/metrics.h"
@@ -43,6 +52,7 @@
 #include "hooks_internal.h"
 #include "ingest.h"
 #include "session_internal.h"
+#include "tls_internal.h"
 
 #define FLUSH_TIMEOUT_S 5
 #define LINGER_MS 2000
@@ -69,6 +79,8 @@ struct conn {
     unsigned id;
     struct hook_req *hook; /* the on_publish request the session waits for */
     char live_name[CFG_NAME_MAX]; /* stream on_live was sent for; "" = none */
+    bool tls;                     /* accepted on rtmps.listen */
+    bool tls_up;                  /* its TLS handshake is done */
 };
 
 #define RTMP_MAX_LISTENERS 8
@@ -85,6 +97,8 @@ struct rtmp_server {
     const struct cfg *cfg; /* our reference; swapped by rtmp_server_reconfigure */
     struct store *store;
     struct listeners lis;
+    struct listeners tls_lis; /* rtmps.listen; n = 0 when off */
+    SSL_CTX *tls_ctx;         /* for new RTMPS connections; NULL when off */
     struct event *accept_retry;
     struct rtmp_session_params params; /* for new connections */
     struct conn *conns;
@@ -100,6 +114,8 @@ static void conn_event(struct bufferevent *bev, short what, void *arg);
 static int drop_publisher(void *arg, const char *name);
 static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
                       int socklen, void *arg);
+static void on_accept_tls(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
+                          int socklen, void *arg);
 static int authorize(void *arg, const char *key, struct rtmp_publish_grant *out);
 static void conn_hooks_end(struct conn *c);
 static int conn_hooks(struct conn *c);
@@ -181,6 +197,14 @@ static void conn_shutdown(struct conn *c)
     struct timeval tv = {LINGER_MS / 1000, (LINGER_MS % 1000) * 1000};
 
     c->phase = CONN_LINGERING;
+    if (c->tls) {
+        SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+
+        /* close_notify, so that the peer sees a clean end (the output is flushed) */
+        if (ssl && SSL_is_init_finished(ssl))
+            SSL_shutdown(ssl);
+        ERR_clear_error();
+    }
     shutdown(bufferevent_getfd(c->bev), SHUT_WR);
     bufferevent_setcb(c->bev, conn_discard, NULL, conn_event, c);
     bufferevent_set_timeouts(c->bev, NULL, NULL);
@@ -403,13 +427,57 @@ static void conn_read(struct bufferevent *bev, void *arg)
     conn_after(c, rc);
 }
 
+/*
+ * Logs an RTMPS connection's TLS error (a failed handshake: a plain RTMP
+ * client on the TLS port, garbage, an old TLS version...). Returns false if
+ * OpenSSL reported none (then it is a socket error).
+ */
+static bool tls_error(struct conn *c, const char *label)
+{
+    char why[512] = "";
+    size_t used = 0;
+    unsigned long e;
+
+    while ((e = bufferevent_get_openssl_error(c->bev)) != 0) {
+        const char *r = ERR_reason_error_string(e);
+        char one[128];
+
+        if (ERR_GET_LIB(e) == 0)
+            continue; /* libevent also queues SSL_get_error()'s code: no text */
+        if (!r) {
+            ERR_error_string_n(e, one, sizeof(one));
+            r = one;
+        }
+        if (used + 3 < sizeof(why))
+            used += (size_t)snprintf(why + used, sizeof(why) - used, "%s%s", used ? "; " : "", r);
+    }
+    ERR_clear_error();
+    if (!why[0])
+        return false;
+    if (!c->tls_up)
+        log_warn_rl(label, "TLS handshake failed: %s%s; closing", why,
+                    strstr(why, "wrong version number")
+                        ? " (not TLS: a plain rtmp:// client on the rtmps port?)"
+                        : "");
+    else
+        log_warn_rl(label, "TLS error: %s; closing", why);
+    return true;
+}
+
 static void conn_event(struct bufferevent *bev, short what, void *arg)
 {
     struct conn *c = arg;
     const char *label = rtmp_session_label(c->sess);
     const char *state = rtmp_session_state_str(rtmp_session_state(c->sess));
 
-    (void)bev;
+    if (what & BEV_EVENT_CONNECTED) { /* RTMPS: the TLS handshake is done */
+        SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+        c->tls_up = true;
+        log_debug(label, "TLS handshake done (%s, %s)", ssl ? SSL_get_version(ssl) : "?",
+                  ssl ? SSL_get_cipher_name(ssl) : "?");
+        return;
+    }
     if (c->phase != CONN_OPEN) {
         if (what & BEV_EVENT_TIMEOUT)
             log_warn_rl(label, "could not send the last replies within %d s", FLUSH_TIMEOUT_S);
@@ -421,6 +489,8 @@ static void conn_event(struct bufferevent *bev, short what, void *arg)
     } else if (what & BEV_EVENT_TIMEOUT) {
         log_warn_rl(label, "no data for %g s (rtmp.idle_timeout); closing",
                     c->srv->cfg->rtmp_idle_timeout_s);
+    } else if ((what & BEV_EVENT_ERROR) && c->tls && tls_error(c, label)) {
+        /* logged */
     } else if (what & BEV_EVENT_ERROR) {
         int err = EVUTIL_SOCKET_ERROR();
 
@@ -556,10 +626,9 @@ static void format_peer(const struct sockaddr *sa, char *buf, size_t n)
     }
 }
 
-static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
-                      int socklen, void *arg)
+/* A new connection on FD, over TLS if TLS (an RTMPS listener). */
+static void accept_conn(struct rtmp_server *srv, evutil_socket_t fd, struct sockaddr *sa, bool tls)
 {
-    struct rtmp_server *srv = arg;
     const struct cfg *cfg = srv->cfg;
     struct timeval setup = seconds_tv(cfg->rtmp_setup_timeout_s > 0 ? cfg->rtmp_setup_timeout_s : 5);
     struct timeval idle = seconds_tv(cfg->rtmp_idle_timeout_s > 0 ? cfg->rtmp_idle_timeout_s : 10);
@@ -569,7 +638,6 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
     char peer[INET6_ADDRSTRLEN + 16];
     int one = 1;
 
-    (void)lis, (void)socklen;
     format_peer(sa, peer, sizeof(peer));
     if (cfg->rtmp_max_connections > 0 && srv->nconns >= cfg->rtmp_max_connections &&
         !evict_pending(srv, "rtmp.max_connections reached")) {
@@ -592,9 +660,25 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
     c->id = id;
     if (rtmp_session_new(&srv->params, srv->store, id, peer, &c->sess) < 0)
         goto fail;
-    c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (!c->bev)
-        goto fail;
+    c->tls = tls;
+    if (tls) {
+        SSL *ssl = srv->tls_ctx ? SSL_new(srv->tls_ctx) : NULL;
+
+        if (!ssl)
+            goto fail;
+        c->bev = bufferevent_openssl_socket_new(srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                BEV_OPT_CLOSE_ON_FREE);
+        if (!c->bev) {
+            SSL_free(ssl);
+            goto fail;
+        }
+        /* A peer that closes without close_notify is an EOF, not an error. */
+        bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+    } else {
+        c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+        if (!c->bev)
+            goto fail;
+    }
     fd = -1; /* owned by the bufferevent now */
     c->timer = evtimer_new(srv->base, conn_timer, c);
     if (!c->timer)
@@ -610,8 +694,8 @@ static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct soc
     srv->nconns++;
     mx_gauge_add(MX_RTMP_CONNECTIONS, 1);
     pending_append(c);
-    log_info_rl(rtmp_session_label(c->sess), "connected (%d connections, %d not publishing)",
-                srv->nconns, srv->npending);
+    log_info_rl(rtmp_session_label(c->sess), "connected%s (%d connections, %d not publishing)",
+                tls ? " over TLS" : "", srv->nconns, srv->npending);
     return;
 fail:
     log_error("rtmp", "connection %u from %s: out of memory", id, peer);
@@ -627,6 +711,20 @@ fail:
         evutil_closesocket(fd);
 }
 
+static void on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
+                      int socklen, void *arg)
+{
+    (void)lis, (void)socklen;
+    accept_conn(arg, fd, sa, false);
+}
+
+static void on_accept_tls(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
+                          int socklen, void *arg)
+{
+    (void)lis, (void)socklen;
+    accept_conn(arg, fd, sa, true);
+}
+
 static void accept_retry(evutil_socket_t fd, short what, void *arg)
 {
     struct rtmp_server *srv = arg;
@@ -634,6 +732,8 @@ static void accept_retry(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     for (int i = 0; i < srv->lis.n; i++)
         evconnlistener_enable(srv->lis.l[i]);
+    for (int i = 0; i < srv->tls_lis.n; i++)
+        evconnlistener_enable(srv->tls_lis.l[i]);
 }
 
 /* accept() failed (EMFILE...): pause for a second instead of spinning on it. */
@@ -649,10 +749,10 @@ static void on_accept_error(struct evconnlistener *lis, void *arg)
 }
 
 static struct evconnlistener *listen_on(struct rtmp_server *srv, const struct sockaddr *sa,
-                                        socklen_t len)
+                                        socklen_t len, bool tls)
 {
     struct evconnlistener *l = evconnlistener_new_bind(
-        srv->base, on_accept, srv,
+        srv->base, tls ? on_accept_tls : on_accept, srv,
         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE, -1, sa, (int)len);
 
     if (l)
@@ -685,8 +785,10 @@ static int bound_port(struct evconnlistener *l)
  * all on the port the first one got). Returns 0, or a negative errno (logged)
  * with nothing bound.
  */
-static int bind_listeners(struct rtmp_server *srv, const char *listen, struct listeners *ls)
+static int bind_listeners(struct rtmp_server *srv, const char *listen, struct listeners *ls,
+                          bool tls)
 {
+    const char *key = tls ? "rtmps.listen" : "rtmp.listen";
     struct addrinfo *res = NULL, *ai;
     char host[CFG_STR_MAX];
     const char *why;
@@ -694,7 +796,7 @@ static int bind_listeners(struct rtmp_server *srv, const char *listen, struct li
 
     ls->n = 0;
     if (cfg_split_listen(listen, host, sizeof(host), &port) < 0) {
-        log_error("rtmp", "rtmp.listen: invalid address '%s'", listen);
+        log_error("rtmp", "%s: invalid address '%s'", key, listen);
         return -EINVAL;
     }
     if (!host[0]) {
@@ -705,14 +807,14 @@ static int bind_listeners(struct rtmp_server *srv, const char *listen, struct li
                                   .sin_port = htons((uint16_t)port),
                                   .sin_addr.s_addr = htonl(INADDR_ANY)};
 
-        if ((ls->l[0] = listen_on(srv, (struct sockaddr *)&in6, sizeof(in6))) ||
-            (ls->l[0] = listen_on(srv, (struct sockaddr *)&in4, sizeof(in4))))
+        if ((ls->l[0] = listen_on(srv, (struct sockaddr *)&in6, sizeof(in6), tls)) ||
+            (ls->l[0] = listen_on(srv, (struct sockaddr *)&in4, sizeof(in4), tls)))
             ls->n = 1;
         rc = ls->n ? 0 : -errno;
         goto out;
     }
     if (cfg_resolve_listen(host, port, &res, &why) < 0) {
-        log_error("rtmp", "rtmp.listen: cannot resolve '%s': %s", host, why);
+        log_error("rtmp", "%s: cannot resolve '%s': %s", key, host, why);
         return -EINVAL;
     }
     for (ai = res; ai && ls->n < RTMP_MAX_LISTENERS; ai = ai->ai_next) {
@@ -720,7 +822,7 @@ static int bind_listeners(struct rtmp_server *srv, const char *listen, struct li
 
         if (ls->n > 0 && port == 0) /* the others follow the first one's port */
             ((struct sockaddr_in *)ai->ai_addr)->sin_port = htons((uint16_t)bound_port(ls->l[0]));
-        l = listen_on(srv, ai->ai_addr, ai->ai_addrlen);
+        l = listen_on(srv, ai->ai_addr, ai->ai_addrlen, tls);
         if (!l) {
             rc = -errno;
             listeners_close(ls); /* every address or none */
@@ -733,7 +835,7 @@ out:
     if (rc == 0 && ls->n == 0)
         rc = -EADDRNOTAVAIL;
     if (rc < 0) {
-        log_error("rtmp", "cannot listen on %s: %s", listen, strerror(-rc));
+        log_error("rtmp", "%s: cannot listen on %s: %s", key, listen, strerror(-rc));
         return rc;
     }
     ls->port = bound_port(ls->l[0]);
@@ -768,6 +870,15 @@ static void set_hooks_params(struct hooks_params *hp, const struct cfg *c)
     hp->fail_open = strcmp(c->hooks_on_failure, "allow") == 0;
 }
 
+static void log_tls_listening(struct rtmp_server *srv, const char *listen)
+{
+    char cert[512];
+
+    rtmp_tls_describe(srv->tls_ctx, cert, sizeof(cert));
+    log_info("rtmps", "listening on %s (port %d, %d address%s, TLS 1.2+), certificate %s", listen,
+             srv->tls_lis.port, srv->tls_lis.n, srv->tls_lis.n == 1 ? "" : "es", cert);
+}
+
 int rtmp_server_new(struct event_base *base, const struct cfg *cfg, struct store *st,
                     struct rtmp_server **out)
 {
@@ -791,12 +902,19 @@ int rtmp_server_new(struct event_base *base, const struct cfg *cfg, struct store
         rc = -ENOMEM;
         goto fail;
     }
-    rc = bind_listeners(srv, cfg->rtmp_listen, &srv->lis);
+    rc = bind_listeners(srv, cfg->rtmp_listen, &srv->lis, false);
     if (rc < 0)
         goto fail;
     rc = rtmp_control_new(base, drop_publisher, srv, &srv->control);
     if (rc < 0)
         goto fail;
+    if (cfg->rtmps_listen[0]) {
+        if ((rc = rtmp_tls_ctx_new(cfg->rtmps_cert, cfg->rtmps_key, &srv->tls_ctx)) < 0)
+            goto fail;
+        if ((rc = bind_listeners(srv, cfg->rtmps_listen, &srv->tls_lis, true)) < 0)
+            goto fail;
+        log_tls_listening(srv, cfg->rtmps_listen);
+    }
     log_info("rtmp", "listening on %s (port %d, %d address%s), app '%s', publish: %s (%zu stream%s "
              "listed)",
              cfg->rtmp_listen, srv->lis.port, srv->lis.n, srv->lis.n == 1 ? "" : "es",
@@ -858,23 +976,76 @@ int rtmp_server_kick(struct rtmp_server *srv, const char *name)
     return rtmp_control_call(srv->control, name, 5000);
 }
 
+/* Swaps in NCTX (may be NULL: RTMPS off) and logs what new connections get. */
+static void set_tls_ctx(struct rtmp_server *srv, SSL_CTX *nctx, bool reloaded)
+{
+    char cert[512];
+    int open = 0;
+
+    SSL_CTX_free(srv->tls_ctx); /* open connections hold their own reference */
+    srv->tls_ctx = nctx;
+    if (!nctx || !reloaded)
+        return;
+    for (struct conn *c = srv->conns; c; c = c->next)
+        open += c->tls;
+    rtmp_tls_describe(nctx, cert, sizeof(cert));
+    log_info("rtmps", "certificate reloaded: %s; new connections get it, %d open one%s keep%s "
+             "theirs", cert, open, open == 1 ? "" : "s", open == 1 ? "s" : "");
+}
+
+int rtmp_server_reload_tls(struct rtmp_server *srv)
+{
+    SSL_CTX *nctx = NULL;
+    int rc;
+
+    if (!srv->cfg->rtmps_listen[0])
+        return 0;
+    rc = rtmp_tls_ctx_new(srv->cfg->rtmps_cert, srv->cfg->rtmps_key, &nctx);
+    if (rc < 0) {
+        log_error("rtmps", "keeping the certificate in use");
+        return rc;
+    }
+    set_tls_ctx(srv, nctx, true);
+    return 0;
+}
+
 int rtmp_server_reconfigure(struct rtmp_server *srv, const struct cfg *next)
 {
+    bool new_plain = strcmp(next->rtmp_listen, srv->cfg->rtmp_listen) != 0;
+    bool new_tls = strcmp(next->rtmps_listen, srv->cfg->rtmps_listen) != 0;
+    struct listeners nl = {0}, ntl = {0};
+    SSL_CTX *nctx = NULL;
     struct conn *c, *after;
     struct hooks_params hp;
     int rc;
 
-    if (strcmp(next->rtmp_listen, srv->cfg->rtmp_listen) != 0) {
-        struct listeners nl = {0};
-
-        /* The new address first: if it cannot be bound, nothing changes. */
-        if ((rc = bind_listeners(srv, next->rtmp_listen, &nl)) < 0)
-            return rc;
+    /*
+     * Everything that can fail first (the certificate files are read again on
+     * every reload, new addresses bound); if anything does, nothing changes.
+     */
+    if (next->rtmps_listen[0] &&
+        (rc = rtmp_tls_ctx_new(next->rtmps_cert, next->rtmps_key, &nctx)) < 0)
+        return rc;
+    if (new_plain && (rc = bind_listeners(srv, next->rtmp_listen, &nl, false)) < 0)
+        goto fail;
+    if (new_tls && next->rtmps_listen[0] &&
+        (rc = bind_listeners(srv, next->rtmps_listen, &ntl, true)) < 0)
+        goto fail;
+    if (new_plain) {
         listeners_close(&srv->lis);
         srv->lis = nl;
         log_info("rtmp", "listening on %s (port %d); the old address is closed, connections on "
                          "it go on", next->rtmp_listen, srv->lis.port);
     }
+    if (new_tls) {
+        listeners_close(&srv->tls_lis);
+        srv->tls_lis = ntl;
+    }
+    set_tls_ctx(srv, nctx, !new_tls);
+    if (new_tls && nctx)
+        log_tls_listening(srv, next->rtmps_listen);
+    else if (new_tls)
+        log_info("rtmps", "off; connections on the old address go on");
     cfg_unref(srv->cfg);
     srv->cfg = cfg_ref(next);
     set_params(srv, next);
@@ -899,6 +1070,11 @@ int rtmp_server_reconfigure(struct rtmp_server *srv, const struct cfg *next)
             conn_close_soon(c);
     }
     return 0;
+fail:
+    listeners_close(&nl);
+    listeners_close(&ntl);
+    SSL_CTX_free(nctx);
+    return rc;
 }
 
 void rtmp_server_free(struct rtmp_server *srv)
@@ -909,6 +1085,8 @@ void rtmp_server_free(struct rtmp_server *srv)
     while (srv->conns)
         conn_free(srv->conns);
     listeners_close(&srv->lis);
+    listeners_close(&srv->tls_lis);
+    SSL_CTX_free(srv->tls_ctx);
     hooks_free(srv->hooks);
     if (srv->accept_retry)
         event_free(srv->accept_retry);
@@ -924,4 +1102,9 @@ int rtmp_server_port(const struct rtmp_server *srv)
 void rtmp_server_set_recorder(struct rtmp_server *srv, struct recorder *rec)
 {
     srv->params.seg.recorder = rec;
+}
+
+int rtmp_server_tls_port(const struct rtmp_server *srv)
+{
+    return srv->tls_lis.n ? srv->tls_lis.port : -1;
 }

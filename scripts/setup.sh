@@ -21,6 +21,7 @@ if ((want_test)); then
   pkgs+=(python3 ffmpeg
          gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
          gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+         glib-networking
          chromium wrk nginx-light curl openssl prometheus jq)
 fi
 

@@ -73,6 +73,7 @@ class Server:
         self.reader.start()
         m = wait_for(self._ready, 15, "onair to start")
         self.rtmp_port, self.http_port = int(m.group(1)), int(m.group(2))
+        self.rtmps_port = int(m.group(3)) if m.group(3) else None
 
     def _read(self):
         for line in self.proc.stderr:
@@ -86,7 +87,8 @@ class Server:
             raise Failure("onair exited early (%s):\n%s" % (self.proc.returncode, self.logtext()))
         with self.lock:
             for line in self.log:
-                m = re.search(r"ready: rtmp port (\d+), http port (\d+)", line)
+                m = re.search(r"ready: rtmp port (\d+), http port (\d+)(?:, rtmps port (\d+))?",
+                              line)
                 if m:
                     return m
         return None
@@ -100,6 +102,9 @@ class Server:
 
     def rtmp_url(self, name, app="live"):
         return "rtmp://127.0.0.1:%d/%s/%s" % (self.rtmp_port, app, name)
+
+    def rtmps_url(self, name, app="live"):
+        return "rtmps://127.0.0.1:%d/%s/%s" % (self.rtmps_port, app, name)
 
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.http_port, path)
@@ -214,3 +219,46 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def make_certs(d, cn="127.0.0.1", ca=None, prefix="leaf"):
+    """With the openssl CLI: a CA (made here unless CA=(ca.pem, ca.key) is given) and a
+    leaf for IP 127.0.0.1 signed by it, subject CN=CN. Returns (ca.pem, leaf.pem, leaf.key);
+    leaf.pem is the full chain (leaf then CA)."""
+    def ossl(*args):
+        subprocess.run(["openssl"] + list(args), check=True, capture_output=True, timeout=60)
+    if ca is None:
+        ca = (os.path.join(d, "ca.pem"), os.path.join(d, "ca.key"))
+        ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca[1], "-out", ca[0],
+             "-days", "2", "-subj", "/CN=onair test CA")
+    key, csr, crt, only = (os.path.join(d, prefix + ext) for ext in
+                           (".key", ".csr", ".pem", ".only.pem"))
+    ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=" + cn)
+    ext = os.path.join(d, prefix + ".ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    ossl("x509", "-req", "-in", csr, "-CA", ca[0], "-CAkey", ca[1], "-CAcreateserial",
+         "-out", only, "-days", "2", "-extfile", ext)
+    with open(crt, "w") as out:
+        for part in (only, ca[0]):
+            with open(part) as f:
+                out.write(f.read())
+    return ca[0], crt, key
+
+
+def s_client(port, *args):
+    """openssl s_client to 127.0.0.1:PORT with ARGS; returns (exit code, stdout + stderr)."""
+    r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port] + list(args),
+                       input="", capture_output=True, text=True, timeout=30)
+    return r.returncode, r.stdout + r.stderr
+
+
+def served_cert(port, ca):
+    """(subject, serial) of the certificate a TLS server on PORT presents (verified with CA)."""
+    rc, out = s_client(port, "-CAfile", ca, "-verify_return_error")
+    check(rc == 0, "s_client to port %d: %s" % (port, out[-1500:]))
+    pem = out[out.index("-----BEGIN CERTIFICATE-----"):out.index("-----END CERTIFICATE-----") + 25]
+    r = subprocess.run(["openssl", "x509", "-noout", "-subject", "-serial"], input=pem,
+                       capture_output=True, text=True, timeout=30, check=True)
+    f = dict(l.split("=", 1) for l in r.stdout.splitlines() if "=" in l)
+    return f.get("subject", "").strip(), f.get("serial", "").strip()

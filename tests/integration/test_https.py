@@ -8,25 +8,7 @@ import socket
 import ssl
 import subprocess
 
-from onair_test import Server, check, ffmpeg_publish, run, wait_for
-
-
-def make_certs(d):
-    """A CA and a leaf for IP 127.0.0.1 signed by it, with the openssl CLI."""
-    def ossl(*args):
-        subprocess.run(["openssl"] + list(args), check=True, capture_output=True, timeout=60)
-    ca_key, ca, key, csr, crt = (os.path.join(d, n) for n in
-                                 ("ca.key", "ca.pem", "leaf.key", "leaf.csr", "leaf.pem"))
-    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca,
-         "-days", "2", "-subj", "/CN=onair test CA")
-    ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
-         "-subj", "/CN=127.0.0.1")
-    ext = os.path.join(d, "ext.cnf")
-    with open(ext, "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1\n")
-    ossl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
-         "-out", crt, "-days", "2", "-extfile", ext)
-    return ca, crt, key
+from onair_test import Server, check, ffmpeg_publish, make_certs, run, s_client, wait_for
 
 
 def get(port, ca, path):
@@ -38,12 +20,6 @@ def get(port, ca, path):
         return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
     finally:
         conn.close()
-
-
-def s_client(port, version):
-    r = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, version],
-                       input="", capture_output=True, text=True, timeout=30)
-    return r.returncode, r.stdout + r.stderr
 
 
 def main(binary):
