@@ -154,9 +154,12 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
         log_info("onair", "SIGHUP: no changes to the configuration; reading the certificates "
                           "again");
         rtmp_server_reload_tls(app->rtmp);
+        http_server_reload_tls(app->http, app->cfg);
         goto out;
     }
-    new_http = strcmp(old->http_listen, next->http_listen) != 0;
+    /* HTTPS on or off is another kind of daemon: a new server, as for a new address. */
+    new_http = strcmp(old->http_listen, next->http_listen) != 0 ||
+               !old->http_tls_cert[0] != !next->http_tls_cert[0];
     if (new_http && http_server_new(next, app->store, &nhttp) < 0) {
         log_error("onair", "SIGHUP: cannot listen on %s; keeping the running configuration",
                   next->http_listen);
@@ -164,6 +167,11 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     }
     if (nhttp)
         http_server_set_recorder(nhttp, app->rec);
+    else if (http_server_reload_tls(app->http, next) < 0) {
+        log_error("onair", "SIGHUP: cannot load the HTTPS certificate; keeping the running "
+                           "configuration");
+        goto out;
+    }
     if (rtmp_server_reconfigure(app->rtmp, next) < 0) {
         log_error("onair", "SIGHUP: cannot apply the rtmp/rtmps settings (see above); keeping "
                            "the running configuration");

@@ -156,10 +156,11 @@ static const struct cfg_key keys[] = {
      "playlists rendered from then on",
      "seconds a cache may keep a live playlist (`Cache-Control: max-age`)"},
     {"http.tls_cert", CT_STRING, OFF(http_tls_cert), "", 0, 0, NULL, CF_READABLE,
-     "with the next `http.listen` change, else restart",
+     "read again on every SIGHUP: new connections get it, open ones go on; switching HTTPS on "
+     "or off starts a new server (as `http.listen`)",
      "PEM certificate (full chain) for HTTPS on `http.listen`; empty = plain HTTP"},
     {"http.tls_key", CT_STRING, OFF(http_tls_key), "", 0, 0, NULL, CF_READABLE,
-     "with the next `http.listen` change, else restart", "PEM private key of `http.tls_cert`"},
+     "read again on every SIGHUP", "PEM private key of `http.tls_cert`"},
     {"http.hsts", CT_STRING, OFF(http_hsts), "max-age=31536000", 0, 0, NULL, 0,
      "responses built from then on",
      "`Strict-Transport-Security` value sent over HTTPS; empty = none"},

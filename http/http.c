@@ -41,6 +41,7 @@
 #include "http.h"
 #include "http_internal.h"
 #include "http_limits.h"
+#include "http_tls.h"
 #include "signed_internal.h"
 #include "vod_internal.h"
 
@@ -70,8 +71,8 @@ struct http_server {
     int64_t first_ms;         /* a playlist request before the stream's first part */
     struct buf *hlsjs;      /* NULL if no hls.min.js was found */
     struct buf *index_page; /* GET / */
-    char *tls_cert, *tls_key;              /* PEM, NUL-terminated; NULL = plain HTTP */
-    struct MHD_OptionItem tls_opts[4];     /* MHD's TLS options, or just MHD_OPTION_END */
+    struct http_tls *tls;                        /* NULL = plain HTTP */
+    struct MHD_OptionItem tls_opts[HTTP_TLS_NOPTS]; /* MHD's TLS options, or MHD_OPTION_END */
     atomic_bool running;    /* past start-up: MHD's client-side noise goes to debug */
     int port;
 };
@@ -234,7 +235,7 @@ static void add_common_headers(struct http_server *srv, struct MHD_Response *r)
     const struct cfg *cfg = cfg_live_get(srv->live);
 
     add_header(r, "X-Content-Type-Options", "nosniff");
-    if (srv->tls_cert && cfg->http_hsts[0])
+    if (srv->tls && cfg->http_hsts[0])
         add_header(r, "Strict-Transport-Security", cfg->http_hsts);
     if (cfg->http_cors_origin[0]) {
         add_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, cfg->http_cors_origin);
@@ -1013,7 +1014,7 @@ static int bind_and_start(struct http_server *srv, const struct cfg *cfg, const 
     struct MHD_Daemon *d = NULL;
     const char *why;
 
-    if (srv->tls_cert)
+    if (srv->tls)
         flags |= MHD_USE_TLS;
     /*
      * poll, not epoll: with MHD 0.9.75's edge-triggered epoll, a client that
@@ -1053,29 +1054,15 @@ static int bind_and_start(struct http_server *srv, const struct cfg *cfg, const 
     return srv->ndaemons ? 0 : -EADDRNOTAVAIL;
 }
 
-/* PATH's contents as a NUL-terminated string, or NULL (logged). */
-static char *read_pem(const char *key, const char *path)
-{
-    struct buf *b = read_file(path);
-    char *s = b ? malloc(b->len + 1) : NULL;
-
-    if (s) {
-        memcpy(s, b->data, b->len);
-        s[b->len] = '\0';
-    } else {
-        log_error(MOD, "%s: cannot read %s", key, path);
-    }
-    buf_unref(b);
-    return s;
-}
-
 /*
  * HTTPS with libmicrohttpd's own TLS (GnuTLS): the certificate chain and key
- * from http.tls_cert / http.tls_key, TLS 1.2 and 1.3 only. Returns 0 (also
- * for plain HTTP) or a negative errno (logged).
+ * from http.tls_cert / http.tls_key (http_tls.c, reloadable), TLS 1.2 and 1.3
+ * only. Returns 0 (also for plain HTTP) or a negative errno (logged).
  */
 static int tls_setup(struct http_server *srv, const struct cfg *cfg)
 {
+    int rc;
+
     srv->tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     if (!cfg->http_tls_cert[0])
         return 0;
@@ -1083,15 +1070,9 @@ static int tls_setup(struct http_server *srv, const struct cfg *cfg)
         log_error(MOD, "http.tls_cert is set but this libmicrohttpd has no TLS support");
         return -ENOTSUP;
     }
-    srv->tls_cert = read_pem("http.tls_cert", cfg->http_tls_cert);
-    srv->tls_key = srv->tls_cert ? read_pem("http.tls_key", cfg->http_tls_key) : NULL;
-    if (!srv->tls_key)
-        return -ENOENT;
-    srv->tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls_cert};
-    srv->tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls_key};
-    srv->tls_opts[2] = (struct MHD_OptionItem){
-        MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"};
-    srv->tls_opts[3] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    if ((rc = http_tls_new(cfg->http_tls_cert, cfg->http_tls_key, &srv->tls)) < 0)
+        return rc;
+    http_tls_options(srv->tls_opts);
     return 0;
 }
 
@@ -1154,7 +1135,7 @@ int http_server_new(const struct cfg *cfg, struct store *st, struct http_server 
     info = MHD_get_daemon_info(srv->daemons[0], MHD_DAEMON_INFO_FLAGS);
     log_info(MOD, "listening on %s (%s, port %d, %d address%s, %s, %d thread%s, up to %u "
              "connections)",
-             cfg->http_listen, srv->tls_cert ? "HTTPS, TLS 1.2+" : "HTTP", srv->port,
+             cfg->http_listen, srv->tls ? "HTTPS, TLS 1.2+" : "HTTP", srv->port,
              srv->ndaemons, srv->ndaemons == 1 ? "" : "es",
              !info                         ? "?"
              : info->flags & MHD_USE_EPOLL ? "epoll"
@@ -1162,11 +1143,13 @@ int http_server_new(const struct cfg *cfg, struct store *st, struct http_server 
                                            : "select",
              cfg->http_threads > 1 ? cfg->http_threads : 1, cfg->http_threads > 1 ? "s" : "",
              connection_limit(cfg));
+    if (srv->tls)
+        log_info(MOD, "HTTPS certificate %s", http_tls_describe(srv->tls));
     *out = srv;
     return 0;
 fail:
-    free(srv->tls_cert);
-    free(srv->tls_key);
+    stop_daemons(srv);
+    http_tls_free(srv->tls);
     http_timer_free(srv->timer);
     cfg_live_free(srv->live);
     http_limits_free(srv->limits);
@@ -1189,9 +1172,23 @@ void http_server_free(struct http_server *srv)
     cfg_live_free(srv->live);
     buf_unref(srv->hlsjs);
     buf_unref(srv->index_page);
-    free(srv->tls_cert);
-    free(srv->tls_key);
+    http_tls_free(srv->tls); /* after the daemons: handshakes use it */
     free(srv);
+}
+
+int http_server_reload_tls(struct http_server *srv, const struct cfg *next)
+{
+    int rc;
+
+    if (!srv->tls || !next->http_tls_cert[0])
+        return 0;
+    rc = http_tls_reload(srv->tls, next->http_tls_cert, next->http_tls_key);
+    if (rc < 0)
+        log_error(MOD, "keeping the certificate in use");
+    else
+        log_info(MOD, "certificate reloaded: %s; new connections get it, open ones go on",
+                 http_tls_describe(srv->tls));
+    return rc;
 }
 
 void http_server_reconfigure(struct http_server *srv, const struct cfg *next)

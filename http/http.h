@@ -29,6 +29,14 @@ int http_server_new(const struct cfg *cfg, struct store *st, struct http_server 
 void http_server_reconfigure(struct http_server *srv, const struct cfg *next);
 
 /*
+ * Reads NEXT's http.tls_cert / http.tls_key again (a SIGHUP: a renewed
+ * certificate, or new paths): new connections get them, open ones go on, the
+ * daemon and its socket stay. Returns 0 (also for plain HTTP) or a negative
+ * errno (logged; the certificate in use stays). Any thread.
+ */
+int http_server_reload_tls(struct http_server *srv, const struct cfg *next);
+
+/*
  * Retires a server replaced by a reload: stops accepting (the port is closed
  * at once), lets requests in flight finish for up to MAX_WAIT_MS, then frees
  * it. Blocks: call it off the RTMP loop thread. Accepts NULL.

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -49,9 +50,17 @@ void rtmp_tls_describe(SSL_CTX *ctx, char *out, size_t outlen)
     char subject[256] = "?", serial[80] = "?", until[64] = "?";
     BIGNUM *bn = NULL;
     BIO *bio = NULL;
+    struct tm tm;
 
     if (x) {
-        X509_NAME_oneline(X509_get_subject_name(x), subject, sizeof(subject));
+        /* RFC 2253, as GnuTLS prints it for HTTPS: "CN=example.org,O=..." */
+        bio = BIO_new(BIO_s_mem());
+        if (bio && X509_NAME_print_ex(bio, X509_get_subject_name(x), 0, XN_FLAG_RFC2253) >= 0) {
+            int n = BIO_read(bio, subject, (int)sizeof(subject) - 1);
+
+            subject[n > 0 ? n : 0] = '\0';
+        }
+        BIO_free(bio);
         bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
         if (bn) {
             char *hex = BN_bn2hex(bn);
@@ -61,13 +70,8 @@ void rtmp_tls_describe(SSL_CTX *ctx, char *out, size_t outlen)
             OPENSSL_free(hex);
             BN_free(bn);
         }
-        bio = BIO_new(BIO_s_mem());
-        if (bio && ASN1_TIME_print(bio, X509_get0_notAfter(x)) == 1) {
-            int n = BIO_read(bio, until, (int)sizeof(until) - 1);
-
-            until[n > 0 ? n : 0] = '\0';
-        }
-        BIO_free(bio);
+        if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1)
+            strftime(until, sizeof(until), "%Y-%m-%d %H:%M:%S UTC", &tm);
     }
     snprintf(out, outlen, "subject %s, serial %s, valid until %s", subject, serial, until);
 }

@@ -10,7 +10,7 @@ want_test=0
 [[ ${1:-} == --test ]] && want_test=1
 
 pkgs=(meson ninja-build pkg-config gcc libc6-dev
-      libavformat-dev libavcodec-dev libavutil-dev libmicrohttpd-dev
+      libavformat-dev libavcodec-dev libavutil-dev libmicrohttpd-dev libgnutls28-dev
       libevent-dev libssl-dev libyaml-dev zlib1g-dev
       libcurl4-openssl-dev libjansson-dev libswscale-dev)
 # Node.js may come from another repository (nodesource ships npm inside its

@@ -156,7 +156,7 @@ def main(binary):
     pub = None
     try:
         check(srv.rtmps_port, "no rtmps port in the ready line:\n" + srv.logtext())
-        check("TLS 1.2+), certificate subject /CN=127.0.0.1" in srv.logtext(),
+        check("TLS 1.2+), certificate subject CN=127.0.0.1" in srv.logtext(),
               "rtmps listening line:\n" + srv.logtext())
         pub = ffmpeg_publish(srv.rtmps_url("secure"), 120)
         media = wait_for(lambda: media_playlist_path(srv, "secure"), 30, "the rtmps playlist")
