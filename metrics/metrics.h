@@ -54,6 +54,10 @@ enum mx_counter {
     MX_THUMB_ENCODED,      /* thumbnails decoded + scaled + encoded */
     MX_THUMB_FAILED,
     MX_HEALTH_WARNINGS,    /* ingest health warnings raised */
+    MX_RECORD_SEGMENTS,    /* segments written to recordings */
+    MX_RECORD_BYTES,       /* bytes of those segments */
+    MX_RECORD_FAILURES,    /* recordings stopped by an error (queue full, disk) */
+    MX_RECORD_REPLAYS,     /* replay MP4s made */
     MX_COUNTER_COUNT
 };
 

@@ -184,7 +184,16 @@ static int process_families(struct bytes *out, const struct mx_extra *x)
         counter(out, "onair_thumbnail_failures_total", "Thumbnails that could not be made.",
                 mx_counter_value(MX_THUMB_FAILED)) < 0 ||
         counter(out, "onair_health_warnings_total", "Ingest health warnings raised.",
-                mx_counter_value(MX_HEALTH_WARNINGS)) < 0)
+                mx_counter_value(MX_HEALTH_WARNINGS)) < 0 ||
+        counter(out, "onair_record_segments_total", "Segments written to recordings.",
+                mx_counter_value(MX_RECORD_SEGMENTS)) < 0 ||
+        counter(out, "onair_record_bytes_total", "Bytes of the segments written to recordings.",
+                mx_counter_value(MX_RECORD_BYTES)) < 0 ||
+        counter(out, "onair_record_failures_total",
+                "Recordings stopped by an error (writer queue full, disk full or failing).",
+                mx_counter_value(MX_RECORD_FAILURES)) < 0 ||
+        counter(out, "onair_replays_total", "Replay MP4s made.",
+                mx_counter_value(MX_RECORD_REPLAYS)) < 0)
         return -ENOMEM;
     if (family(out, "onair_http_responses_total", "counter",
                "HTTP responses (public port) by status class.") < 0)

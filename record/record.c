@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "../config/config.h"
+#include "../metrics/metrics.h"
 #include "record.h"
 #include "record_disk.h"
 #include "record_internal.h"
@@ -54,6 +55,8 @@ struct recording {
     char logname[STREAM_NAME_MAX_LEN + 16];
     int64_t start_ms;
     atomic_bool failed;        /* stopped: nothing more is queued or written */
+    char why[480];             /* why it stopped: written once, before REPORT is set */
+    atomic_bool report;        /* the stop is still to be shown in the stream's stats */
 
     pthread_mutex_t lock;      /* the fields below, between the three sides */
     struct rec_entry *entries;
@@ -174,6 +177,19 @@ static void stop_queueing(struct recording *rc, const char *why)
     if (atomic_exchange(&rc->failed, true))
         return;
     log_error(rc->logname, "recording stopped: %s; the live stream continues", why);
+    mx_count(MX_RECORD_FAILURES, 1);
+    snprintf(rc->why, sizeof(rc->why), "%s", why);
+    atomic_store(&rc->report, true); /* shown by the segmenter's thread: see report_stop */
+}
+
+/*
+ * Segmenter thread: puts a stop into the stream's stats (admin API). Done here,
+ * not where it happened: the publish's stats entry is (re)set after rec_start.
+ */
+static void report_stop(struct recording *rc)
+{
+    if (atomic_exchange(&rc->report, false))
+        mx_stream_error(mx_stream_find(rc->name), "recording stopped: %s", rc->why);
 }
 
 /*
@@ -231,6 +247,7 @@ struct recording *rec_start(struct recorder *r, const char *name, int target_s)
         goto oom;
     atomic_init(&rc->refs, 1);
     atomic_init(&rc->failed, false);
+    atomic_init(&rc->report, false);
     pthread_mutex_init(&rc->lock, NULL);
     rc->r = r;
     rc->dirfd = -1;
@@ -261,7 +278,10 @@ void rec_init(struct recording *rc, struct buf *init, const char *live_uri)
     struct rec_item *it;
     int k;
 
-    if (!rc || atomic_load(&rc->failed))
+    if (!rc)
+        return;
+    report_stop(rc);
+    if (atomic_load(&rc->failed))
         return;
     pthread_mutex_lock(&rc->lock);
     k = rc->ninit++;
@@ -285,7 +305,10 @@ void rec_segment(struct recording *rc, struct buf *const *bufs, int nbufs,
     char why[96];
     int index, rc2;
 
-    if (!rc || atomic_load(&rc->failed) || nbufs <= 0)
+    if (!rc)
+        return;
+    report_stop(rc);
+    if (atomic_load(&rc->failed) || nbufs <= 0)
         return;
     pthread_mutex_lock(&rc->lock);
     if (rc->ninit == 0 || (rc->n == rc->cap && rc->cap >= INT_MAX / 4)) {
@@ -496,6 +519,8 @@ static void do_write(struct recording *rc, struct rec_item *it)
     }
     if (it->op != ITEM_SEG)
         return;
+    mx_count(MX_RECORD_SEGMENTS, 1);
+    mx_count(MX_RECORD_BYTES, it->bytes);
     pthread_mutex_lock(&rc->lock);
     rc->written = it->index + 1;
     pthread_mutex_unlock(&rc->lock);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../common/common.h"
+#include "../metrics/metrics.h"
 #include "record.h"
 #include "record_disk.h"
 
@@ -43,6 +44,8 @@ static void run_job(struct rec_remux *m, const struct remux_job *j)
     }
     err = rec_remux_dir(fd, logname);
     close(fd);
+    if (err == 0)
+        mx_count(MX_RECORD_REPLAYS, 1);
     if (err == 0)
         log_info(logname, "replay.mp4 ready (%.1f s to remux): /vod/%s/%s.mp4",
                  (double)(time_mono_ms() - t0) / 1000.0, j->name, j->id);

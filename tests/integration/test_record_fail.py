@@ -1,10 +1,13 @@
 """Recording failures never touch the live stream (issue 9): a record.path
 that cannot be created, and a file-size limit (RLIMIT_FSIZE, as a full disk:
 writes fail with EFBIG): each time one clear error line, and the live
-playlist keeps advancing after it."""
+playlist keeps advancing after it; /metrics counts the failure and the admin
+API shows it as the stream's last error."""
 import os
+import re
 import resource
 import tempfile
+import urllib.request
 
 from onair_test import (Server, check, ffmpeg_publish, media_playlist_path, parse_media_playlist,
                         run, wait_for)
@@ -22,7 +25,8 @@ def one_case(binary, root, fsize, want):
     if fsize:
         resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, old[1]))
     try:
-        srv = Server(binary, {"hls": {"segment_seconds": 2, "window_segments": 3}},
+        srv = Server(binary, {"hls": {"segment_seconds": 2, "window_segments": 3},
+                              "admin": {"listen": "127.0.0.1:0"}},
                      extra_yaml="record:\n  enabled: true\n  path: %s\n" % root)
     finally:
         resource.setrlimit(resource.RLIMIT_FSIZE, old)
@@ -35,6 +39,16 @@ def one_case(binary, root, fsize, want):
         check(len(errors) == 1 and want in errors[0] and "the live stream continues" in errors[0],
               "expected one error line with %r:\n%s" % (want, "\n".join(errors)))
         print("error line: " + errors[0])
+        # The stats say it too: the failure counter and the stream's last error.
+        aport = int(wait_for(lambda: re.search(r"admin API on \S+ \(port (\d+)\)",
+                                               srv.logtext()), 10, "the admin port").group(1))
+        metrics = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % aport).read().decode()
+        check("onair_record_failures_total 1" in metrics.splitlines(),
+              "onair_record_failures_total is not 1")
+        # (shown from the stream's next segment on: the segmenter's thread reports it)
+        wait_for(lambda: "recording stopped" in urllib.request.urlopen(
+            "http://127.0.0.1:%d/api/v1/streams" % aport).read().decode(), 10,
+            "the admin API to show the error")
         before = live_msn(srv, media)
         wait_for(lambda: live_msn(srv, media) >= before + 2, 10, "the live stream to advance")
         print("live advanced from segment %d to %d after the error" %
