@@ -593,6 +593,7 @@ static void *writer_main(void *arg)
     struct recorder *r = arg;
     int64_t next_retention = time_mono_ms() + RETENTION_EVERY_MS;
 
+    pthread_setname_np(pthread_self(), "rec-writer"); /* scripts/bench-record.sh counts it */
     rec_disk_recover(r->root, recovered, r);
     retention(r);
     pthread_mutex_lock(&r->lock);

@@ -55,6 +55,7 @@ static void *remux_main(void *arg)
 {
     struct rec_remux *m = arg;
 
+    pthread_setname_np(pthread_self(), "rec-remux"); /* scripts/bench-record.sh counts it */
     pthread_mutex_lock(&m->lock);
     for (;;) {
         struct remux_job *j = m->head;
