@@ -159,6 +159,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     }
     /* HTTPS on or off is another kind of daemon: a new server, as for a new address. */
     new_http = strcmp(old->http_listen, next->http_listen) != 0 ||
+               strcmp(old->http_redirect_listen, next->http_redirect_listen) != 0 ||
                !old->http_tls_cert[0] != !next->http_tls_cert[0];
     if (new_http && http_server_new(next, app->store, &nhttp) < 0) {
         log_error("onair", "SIGHUP: cannot listen on %s; keeping the running configuration",

@@ -161,6 +161,10 @@ static const struct cfg_key keys[] = {
      "PEM certificate (full chain) for HTTPS on `http.listen`; empty = plain HTTP"},
     {"http.tls_key", CT_STRING, OFF(http_tls_key), "", 0, 0, NULL, CF_READABLE,
      "read again on every SIGHUP", "PEM private key of `http.tls_cert`"},
+    {"http.redirect_listen", CT_LISTEN, OFF(http_redirect_listen), "", 0, 0, NULL, CF_EMPTY_OK,
+     "new server started before the old one stops (as `http.listen`)",
+     "plain-HTTP address (e.g. `:80`) that only redirects to HTTPS: 301 for GET/HEAD, 308 "
+     "otherwise, same path and query; empty = none; needs `http.tls_cert`"},
     {"http.hsts", CT_STRING, OFF(http_hsts), "max-age=31536000", 0, 0, NULL, 0,
      "responses built from then on",
      "`Strict-Transport-Security` value sent over HTTPS; empty = none"},
@@ -1288,6 +1292,10 @@ static void check_consistency(struct walk *w)
     if (!w->at[pub].set && w->c->nstreams > 0)
         snprintf(w->c->publish_name, sizeof(w->c->publish_name), "keys");
     derive(w->c);
+    if (w->c->http_redirect_listen[0] && !w->c->http_tls_cert[0])
+        err_at(w, w->at[find_key("http.redirect_listen")].key, 0,
+               "http.redirect_listen redirects to HTTPS: it needs http.tls_cert and "
+               "http.tls_key");
     if (w->c->rtmps_listen[0] && (!w->c->rtmps_cert[0] || !w->c->rtmps_key[0]))
         err_at(w, w->at[find_key("rtmps.listen")].key, 0,
                "rtmps.listen needs rtmps.cert and rtmps.key (PEM files)");

@@ -69,6 +69,7 @@ struct cfg {
     int http_playlist_max_age;       /* seconds, Cache-Control of live playlists */
     char http_tls_cert[CFG_STR_MAX];  /* PEM certificate chain: HTTPS; "" = plain HTTP */
     char http_tls_key[CFG_STR_MAX];   /* PEM private key of http_tls_cert */
+    char http_redirect_listen[CFG_STR_MAX]; /* plain HTTP that redirects to HTTPS; "" = none */
     char http_hsts[CFG_STR_MAX];      /* Strict-Transport-Security on HTTPS; "" = none */
     char http_signing_secret[CFG_STR_MAX]; /* HMAC key of signed playback links; "" = none */
     char http_player_js[CFG_STR_MAX]; /* path of hls.min.js served at /static/hls.min.js;

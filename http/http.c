@@ -72,6 +72,7 @@ struct http_server {
     struct buf *hlsjs;      /* NULL if no hls.min.js was found */
     struct buf *index_page; /* GET / */
     struct http_tls *tls;                        /* NULL = plain HTTP */
+    struct http_redirect *redirect;              /* http.redirect_listen; NULL = none */
     struct MHD_OptionItem tls_opts[HTTP_TLS_NOPTS]; /* MHD's TLS options, or MHD_OPTION_END */
     atomic_bool running;    /* past start-up: MHD's client-side noise goes to debug */
     int port;
@@ -1145,11 +1146,15 @@ int http_server_new(const struct cfg *cfg, struct store *st, struct http_server 
              connection_limit(cfg));
     if (srv->tls)
         log_info(MOD, "HTTPS certificate %s", http_tls_describe(srv->tls));
+    if (srv->tls && cfg->http_redirect_listen[0] &&
+        (rc = http_redirect_new(cfg, srv->port, srv->limits, &srv->redirect)) < 0)
+        goto fail;
     *out = srv;
     return 0;
 fail:
     stop_daemons(srv);
     http_tls_free(srv->tls);
+    http_redirect_free(srv->redirect);
     http_timer_free(srv->timer);
     cfg_live_free(srv->live);
     http_limits_free(srv->limits);
@@ -1167,6 +1172,7 @@ void http_server_free(struct http_server *srv)
      * itself), then every connection is closed; the responses' free
      * callbacks drop the buffers. */
     http_timer_free(srv->timer);
+    http_redirect_free(srv->redirect);
     stop_daemons(srv);
     http_limits_free(srv->limits); /* after the daemons: their connections use it */
     cfg_live_free(srv->live);
@@ -1202,6 +1208,7 @@ void http_server_retire(struct http_server *srv, int max_wait_ms)
 
     if (!srv)
         return;
+    http_redirect_quiesce(srv->redirect);
     for (int i = 0; i < srv->ndaemons; i++) {
         MHD_socket fd = MHD_quiesce_daemon(srv->daemons[i]);
 

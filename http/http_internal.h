@@ -182,4 +182,37 @@ void http_observe_end(struct MHD_Connection *conn);
  */
 struct MHD_Response *http_thumb_response(const char *stream, unsigned *status);
 
+/* ---- redirect.c: http.redirect_listen ------------------------------------------- */
+
+#define HTTP_REDIRECT_MAX_DAEMONS 8
+
+struct http_redirect;
+struct http_limits;
+
+/*
+ * The Location for a request to URI (path and query as sent, starting with
+ * '/') with Host header HOST, on HTTPS port HTTPS_PORT: "https://HOST[:PORT]URI"
+ * (HOST's own port dropped; ":PORT" left out for 443; a bracketed IPv6 host
+ * kept). Pure. Returns 0, -EINVAL (no Host, a bad host or URI byte) or -ENOSPC.
+ */
+int http_redirect_location(const char *host, const char *uri, int https_port, char *out,
+                           size_t outlen);
+
+/*
+ * Starts the redirect listener(s) on CFG->http_redirect_listen, pointing at
+ * HTTPS_PORT; LIMITS (borrowed, outlives it) gives the request-head deadline.
+ * Returns 0 and *OUT, or a negative errno (logged).
+ */
+int http_redirect_new(const struct cfg *cfg, int https_port, struct http_limits *limits,
+                      struct http_redirect **out);
+
+/* Stops accepting (the port is free at once); requests in flight go on. Accepts NULL. */
+void http_redirect_quiesce(struct http_redirect *r);
+
+/* Stops the daemons. Accepts NULL. */
+void http_redirect_free(struct http_redirect *r);
+
+/* The bound port, or -1. */
+int http_redirect_port(const struct http_redirect *r);
+
 #endif

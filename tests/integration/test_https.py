@@ -4,6 +4,7 @@ HSTS, ffmpeg decodes the HLS over https trusting the CA, openssl s_client gets
 TLS 1.2 and 1.3 but not 1.1, and plain HTTP on the TLS port gets no page."""
 import http.client
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -22,11 +23,63 @@ def get(port, ca, path):
         conn.close()
 
 
+def raw(port, request):
+    """Sends REQUEST (bytes) on a new plain connection; returns (status, headers, body)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(request)
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    hdr = {k.lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:])}
+    return int(lines[0].split()[1]), hdr, body
+
+
+def redirects(srv, https_port):
+    """http.redirect_listen: 301/308 to the same path and query on HTTPS, 400 without Host."""
+    m = re.search(r"redirecting plain HTTP on \S+ \(port (\d+)\) to HTTPS \(port (\d+)\)",
+                  srv.logtext())
+    check(m and int(m.group(2)) == https_port, "no redirect line:\n" + srv.logtext())
+    rport = int(m.group(1))
+    path = "/live/tls/index.m3u8?exp=1767225600&sig=00ff"
+    cases = [
+        (b"GET %s HTTP/1.1\r\nHost: example.org:80\r\nConnection: close\r\n\r\n" % path.encode(),
+         301, "https://example.org:%d%s" % (https_port, path)),
+        (b"HEAD / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n" % rport,
+         301, "https://127.0.0.1:%d/" % https_port),
+        (b"POST /api?x=1 HTTP/1.1\r\nHost: [::1]:8080\r\nContent-Length: 3\r\n"
+         b"Connection: close\r\n\r\nabc", 308, "https://[::1]:%d/api?x=1" % https_port),
+        (b"GET /x HTTP/1.0\r\n\r\n", 400, None),
+        (b"GET /x HTTP/1.1\r\nHost: evil.org/\r\nConnection: close\r\n\r\n", 400, None),
+    ]
+    for req, status, location in cases:
+        got, hdr, _ = raw(rport, req)
+        check(got == status and hdr.get("location") == location,
+              "redirect %r: %d %r" % (req[:60], got, hdr.get("location")))
+    # A client that follows it ends on the HTTPS page.
+    r = subprocess.run(["curl", "-sS", "-L", "--cacert", ca_path[0], "-o", "/dev/null", "-w",
+                        "%{http_code} %{url_effective}",
+                        "http://127.0.0.1:%d/live/tls/" % rport],
+                       capture_output=True, text=True, timeout=30)
+    check(r.stdout == "200 https://127.0.0.1:%d/live/tls/" % https_port,
+          "curl -L: %r %r" % (r.stdout, r.stderr))
+
+
+ca_path = []
+
+
 def main(binary):
     import tempfile
     d = tempfile.mkdtemp(prefix="onair-tls-")
     ca, crt, key = make_certs(d)
-    srv = Server(binary, config={"http": {"tls_cert": crt, "tls_key": key}})
+    ca_path.append(ca)
+    srv = Server(binary, config={"http": {"tls_cert": crt, "tls_key": key,
+                                          "redirect_listen": "127.0.0.1:0"}})
     pub = None
     try:
         port = srv.http_port
@@ -72,11 +125,20 @@ def main(binary):
               "plain HTTP on the TLS port got a page: %r" % reply[:200])
         check(srv.alive(), "server died")
         check(get(port, ca, "/healthz")[0] == 200, "https after plain HTTP on its port")
+        redirects(srv, port)
     finally:
         if pub:
             pub.kill()
             pub.wait()
         srv.stop()
+
+    # redirect_listen without HTTPS is a config error.
+    path = os.path.join(d, "redir.yaml")
+    with open(path, "w") as f:
+        f.write("http:\n  redirect_listen: \":8081\"\n")
+    r = subprocess.run([binary, "--check-config", path], capture_output=True, text=True, timeout=10)
+    check(r.returncode == 1 and "it needs http.tls_cert" in r.stderr, "redirect without TLS: %r"
+          % r.stderr)
 
     # tls_cert without tls_key is a config error.
     path = os.path.join(d, "half.yaml")

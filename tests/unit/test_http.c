@@ -1021,6 +1021,47 @@ static void test_template(void)
     bytes_reset(&out);
 }
 
+/* http.redirect_listen's Location: the host without its port, the HTTPS port, the raw URI. */
+static void test_redirect_location(void)
+{
+    static const struct {
+        const char *host, *uri;
+        int port;
+        int rc;
+        const char *want;
+    } cases[] = {
+        {"example.org", "/live/show/?exp=1&sig=ab", 443, 0,
+         "https://example.org/live/show/?exp=1&sig=ab"},
+        {"example.org:80", "/", 443, 0, "https://example.org/"},
+        {"example.org:8080", "/live/a/index.m3u8", 8443, 0,
+         "https://example.org:8443/live/a/index.m3u8"},
+        {"[::1]:8080", "/x?y=%20", 8443, 0, "https://[::1]:8443/x?y=%20"},
+        {"[::1]", "/", 443, 0, "https://[::1]/"},
+        {"127.0.0.1", "/healthz", 4433, 0, "https://127.0.0.1:4433/healthz"},
+        {NULL, "/", 443, -EINVAL, NULL},
+        {"", "/", 443, -EINVAL, NULL},
+        {":80", "/", 443, -EINVAL, NULL},
+        {"evil.org/x", "/", 443, -EINVAL, NULL},
+        {"evil.org@x", "/", 443, -EINVAL, NULL},
+        {"[::1", "/", 443, -EINVAL, NULL},
+        {"[::1]x", "/", 443, -EINVAL, NULL},
+        {"a b", "/", 443, -EINVAL, NULL},
+        {"example.org", "live", 443, -EINVAL, NULL},
+        {"example.org", "/a b", 443, -EINVAL, NULL},
+    };
+    char out[256];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int rc = http_redirect_location(cases[i].host, cases[i].uri, cases[i].port, out,
+                                        sizeof(out));
+
+        CHECK_EQ_INT(rc, cases[i].rc);
+        if (rc == 0)
+            CHECK_EQ_STR(out, cases[i].want);
+    }
+    CHECK_EQ_INT(http_redirect_location("example.org", "/abcdef", 443, out, 20), -ENOSPC);
+}
+
 int main(void)
 {
     if (fixture_up(&fx) != 0) {
@@ -1043,5 +1084,6 @@ int main(void)
     RUN(test_blocking_end);
     fixture_down(&fx);
     RUN(test_second_config);
+    RUN(test_redirect_location);
     return harness_done();
 }
