@@ -17,7 +17,8 @@
  *   5 PARAMS  a live reload's timing from one byte (as the header)
  *   6 RECONNECT  close and open the stream again (a new publish)
  *   7 BURST  COUNT byte: COUNT x (video frame every 33 ms with a keyframe every
- *            (bits 3-5)*8+1 frames, plus the audio frames due before it)
+ *            (bits 3-5)*8+1 frames, plus the audio frames due before it, 1024
+ *            samples apart at the rate of the last known ASC set, 44.1 kHz if none)
  * Only the segmenter's public open/config/frame/close calls are used
  * (stream_open/stream_close below are the one place that knows how a stream
  * is opened).
@@ -56,6 +57,7 @@ static const uint8_t avcc_base[] = {
 static const uint8_t asc_known[4][4] = {
     {0x12, 0x10}, {0x11, 0x88}, {0x2b, 0x92, 0x08, 0x00}, {0x11, 0x90}};
 static const size_t asc_len[4] = {2, 2, 4, 2};
+static const int asc_rate[4] = {44100, 48000, 44100, 48000};
 
 struct script {
     const uint8_t *p, *end;
@@ -94,6 +96,8 @@ struct run {
     int64_t vdts, adts;
     int64_t last_seq;
     int frames;
+    int arate;   /* sample rate of the last known AudioSpecificConfig set */
+    int64_t aacc; /* BURST's audio clock remainder, in 1/arate ms */
     uint8_t frame[4096];
 };
 
@@ -257,7 +261,10 @@ static int burst(struct run *r, struct script *sc, uint8_t op)
             memset(r->frame, 0x21, 64);
             if ((rc = feed(r, SEG_AUDIO, r->adts, 0, true, 64)) < 0)
                 return rc;
-            r->adts += 21;
+            /* 1024 samples at the configured rate (their clock, not FLV's 1 ms) */
+            r->aacc += 1024 * 1000;
+            r->adts += r->aacc / r->arate;
+            r->aacc %= r->arate;
         }
         memset(r->frame, 0x5a, n);
         r->frame[0] = r->frame[1] = 0;
@@ -295,6 +302,7 @@ static int step(struct run *r, struct script *sc)
             int k = (op >> 5) & 3;
 
             seg_stream_audio_config(r->s, asc_known[k], asc_len[k]);
+            r->arate = asc_rate[k];
             return 0;
         }
         len = u8(sc, 0);
@@ -362,6 +370,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(r && (r->st = store_new()));
     params_from(*sc.p++, &r->p);
     r->vdts = r->adts = 0;
+    r->arate = 44100;
     FUZZ_CHECK(stream_open(r) == 0);
     while (sc.p < sc.end && r->frames < MAX_FRAMES) {
         int rc = step(r, &sc);
