@@ -70,8 +70,15 @@ static void skip_scaling_list(struct bits *b, int size)
     int last = 8, next = 8;
 
     for (int j = 0; j < size && !b->overrun; j++) {
-        if (next != 0)
-            next = (last + read_se(b) + 256) % 256;
+        if (next != 0) {
+            int32_t delta = read_se(b);
+
+            if (delta < -128 || delta > 127) { /* delta_scale's range (7.4.2.1.1.1) */
+                b->overrun = true;
+                return;
+            }
+            next = (last + delta + 256) % 256;
+        }
         last = next == 0 ? last : next;
     }
 }
