@@ -13,6 +13,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "../../config/config.h"
 #include "../../record/record.h"
 #include "../../record/record_disk.h"
 #include "../../record/record_internal.h"
@@ -270,6 +271,83 @@ static void test_disk(void)
     CHECK_EQ_INT(rmdir(root), 0);
 }
 
+/* ---- the recorder: a stalled disk never blocks the segmenter ------------------ */
+
+static bool find_id_dir(const char *name_dir, char *out, size_t len)
+{
+    char cmd[600];
+    FILE *p;
+    bool ok;
+
+    snprintf(cmd, sizeof(cmd), "ls %s 2>/dev/null | head -n 1", name_dir);
+    p = popen(cmd, "r");
+    if (!p)
+        return false;
+    ok = fgets(out, (int)len, p) != NULL;
+    pclose(p);
+    if (ok)
+        out[strcspn(out, "\n")] = '\0';
+    return ok && out[0];
+}
+
+/*
+ * The writer is stuck opening init-0.mp4 (a FIFO nobody reads, as a hung
+ * disk): the segmenter's calls still return at once; once REC_QUEUE_MAX_BYTES
+ * are queued the recording stops (DVR gone), nothing blocks. When the disk
+ * comes back the queue drains and the recording is closed.
+ */
+static void test_queue_full(void)
+{
+    struct cfg *cfg = cfg_new();
+    struct recorder *r = NULL;
+    struct recording *rc;
+    struct buf *seg = buf_new(8u << 20), *init = buf_new_copy("init", 4), *dvr = NULL;
+    char name_dir[300], id[64], fifo[400];
+    struct rec_segment_info info = {.duration = 2.0, .live_uri = "seg-x-0.m4s"};
+    int64_t t0;
+    int i, fd;
+
+    snprintf(root, sizeof(root), "/tmp/onair-unit-recq-XXXXXX");
+    CHECK(mkdtemp(root) != NULL);
+    CHECK(cfg && seg && init);
+    if (!cfg || !seg || !init)
+        return;
+    memset(seg->data, 0, seg->len);
+    cfg->record_enabled = true;
+    snprintf(cfg->record_path, sizeof(cfg->record_path), "%s", root);
+    CHECK_EQ_INT(rec_new(cfg, &r), 0);
+    cfg_unref(cfg);
+    if (!r)
+        return;
+    rc = rec_start(r, "q", 2);
+    CHECK(rc != NULL);
+    snprintf(name_dir, sizeof(name_dir), "%s/q", root);
+    for (i = 0; i < 200 && !find_id_dir(name_dir, id, sizeof(id)); i++)
+        usleep(10000);
+    snprintf(fifo, sizeof(fifo), "%s/%s/init-0.mp4", name_dir, id);
+    CHECK_EQ_INT(mkfifo(fifo, 0644), 0);
+    rec_init(rc, init, "init-x.mp4"); /* the writer now blocks in open() */
+    usleep(100000);
+    t0 = time_mono_ms();
+    for (i = 0; i < 12; i++) /* 96 MiB: more than the queue holds */
+        rec_segment(rc, &seg, 1, &info);
+    CHECK(time_mono_ms() - t0 < 1000); /* never waited for the disk */
+    CHECK_EQ_INT(rec_dvr_playlist(r, "q", &dvr), -ENOENT); /* stopped */
+    buf_unref(dvr);
+    fd = open(fifo, O_RDONLY | O_NONBLOCK); /* the disk comes back */
+    CHECK(fd >= 0);
+    rec_end(rc);
+    rec_free(r); /* drains: the init is written, the queued segments dropped */
+    if (fd >= 0)
+        close(fd);
+    CHECK(access(name_dir, F_OK) == 0);
+    CHECK(!find_id_dir(name_dir, id, sizeof(id))); /* nothing playable: removed */
+    rmdir(name_dir);
+    CHECK_EQ_INT(rmdir(root), 0);
+    buf_unref(seg);
+    buf_unref(init);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -278,5 +356,6 @@ int main(int argc, char **argv)
     RUN(test_dvr_playlist);
     RUN(test_close_playlist);
     RUN(test_disk);
+    RUN(test_queue_full);
     return harness_done();
 }
