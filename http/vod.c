@@ -408,6 +408,7 @@ bool http_vod_dvr(struct http_server *srv, struct MHD_Connection *conn, const ch
             return true;
         }
     }
+    http_observe_obj(conn, method, true, text.len); /* a DVR viewer is a viewer */
     *ret = text_response(srv, conn, method, url, MHD_HTTP_OK, &text,
                          "application/vnd.apple.mpegurl", "no-cache");
     return true;

@@ -6,6 +6,7 @@ within one segment; the MP4 has both tracks, the same duration, moov before
 mdat and seeks; Range requests (first byte, last byte, suffix, several
 ranges, beyond the end); the listing, latest.m3u8; traversal and links out of
 record.path get 400/404."""
+import http.client
 import json
 import os
 import re
@@ -93,6 +94,19 @@ def main(binary):
         check(m is not None, "dvr does not start at the event's first segment:\n" + dvr)
         rec_id = m.group(1)
         check(len(segs) >= 4, "dvr lists %d segments" % len(segs))
+        # A DVR viewer counts as a viewer (admin API): this test's polling (127.0.0.1)
+        # and one client that only fetches the DVR playlist (127.0.0.5).
+        c = http.client.HTTPConnection("127.0.0.1", srv.http_port, timeout=10,
+                                       source_address=("127.0.0.5", 0))
+        c.request("GET", "/live/show/index.m3u8?dvr=1")
+        check(c.getresponse().status == 200, "dvr playlist from 127.0.0.5")
+        c.close()
+        aport = int(re.search(r"admin API on \S+ \(port (\d+)\)", srv.logtext()).group(1))
+        c = http.client.HTTPConnection("127.0.0.1", aport, timeout=10)
+        c.request("GET", "/api/v1/streams/show")
+        viewers = json.loads(c.getresponse().read())["viewers"]
+        c.close()
+        check(viewers == 2, "viewers with a DVR client: %r" % viewers)
         live_tags, live_segs, _ = parse_media_playlist(srv.get(media)[2].decode())
         check(len(live_segs) < len(segs), "the live playlist stays small")
         for _, uri in segs[:1] + segs[-1:]:
