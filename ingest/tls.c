@@ -102,6 +102,11 @@ int rtmp_tls_ctx_new(const char *cert, const char *key, SSL_CTX **out)
      */
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_IGNORE_UNEXPECTED_EOF);
+    /*
+     * No SSL_CTX_set_read_ahead: it would halve the read() calls, but
+     * libevent 2.1's bufferevent_openssl then leaves records buffered inside
+     * OpenSSL unread (publishes stall; integration-rtmps caught it).
+     */
     /* libevent's bufferevent_openssl may retry a write with a moved buffer. */
     SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
     step = "rtmps.cert";
