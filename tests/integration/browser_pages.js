@@ -20,8 +20,9 @@ const emit = (o) => console.log(JSON.stringify(o));
 
 async function launch(result) {
   const browser = await launchChromium();
+  // ignoreHTTPSErrors: integration-https serves the page with a test CA's certificate.
   const page = await browser.newPage({ viewport: { width: 390, height: 844 },
-                                       deviceScaleFactor: 2 });
+                                       deviceScaleFactor: 2, ignoreHTTPSErrors: true });
   const ph = () => (result.phase === undefined ? '' : '[' + result.phase + '] ');
   page.on('console', (m) => {
     result.console.push(ph() + m.type() + ': ' + m.text());

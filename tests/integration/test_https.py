@@ -3,6 +3,7 @@ leaf for 127.0.0.1); the player page, playlists and segments over https with
 HSTS, ffmpeg decodes the HLS over https trusting the CA, openssl s_client gets
 TLS 1.2 and 1.3 but not 1.1, and plain HTTP on the TLS port gets no page."""
 import http.client
+import json
 import os
 import re
 import socket
@@ -84,7 +85,7 @@ def main(binary):
     try:
         port = srv.http_port
         check("HTTPS, TLS 1.2+" in srv.logtext(), "HTTPS not logged:\n" + srv.logtext())
-        pub = ffmpeg_publish(srv.rtmp_url("tls"), 30)
+        pub = ffmpeg_publish(srv.rtmp_url("tls"), 90)
         status, hdr, page = get(port, ca, "/live/tls/")
         check(status == 200 and b"index.m3u8" in page, "player page over https: %d" % status)
         check(hdr.get("strict-transport-security") == "max-age=31536000", "no HSTS: %r" % hdr)
@@ -102,6 +103,16 @@ def main(binary):
                             "-i", "https://127.0.0.1:%d/live/tls/index.m3u8" % port, "-t", "3",
                             "-f", "null", "-"], capture_output=True, text=True, timeout=60)
         check(r.returncode == 0, "ffmpeg over https: %s" % r.stderr[-800:])
+
+        # hls.js in Chromium plays the HTTPS page (the test CA's certificate: errors ignored).
+        p = subprocess.run(["node", os.path.join(os.path.dirname(__file__), "browser_pages.js"),
+                            "viewer", "https://127.0.0.1:%d/live/tls/" % port, "5", "-", "0",
+                            "60"], capture_output=True, text=True, timeout=90)
+        lines = [l for l in p.stdout.splitlines() if l.startswith('{"mode"')]
+        res = json.loads(lines[-1]) if lines else {}
+        check(res.get("played") and not res.get("errors"),
+              "Chromium over https: %s %s" % (p.stdout[-2000:], p.stderr[-1000:]))
+        print("chromium over https: played 5 s, player %s" % res.get("player"))
 
         # TLS 1.2 and 1.3 only.
         for version, ok in (("-tls1_2", True), ("-tls1_3", True), ("-tls1_1", False)):
