@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-600}
 shift || true
-ALL=(amf chunk handshake flv codec http config segmenter range)
+ALL=(amf chunk handshake flv codec http config segmenter range recplaylist)
 TARGETS=("${@:-${ALL[@]}}")
 read -r -a TARGETS <<< "${TARGETS[*]}"
 WORK=${FUZZ_WORK:-/tmp/onair-fuzz}

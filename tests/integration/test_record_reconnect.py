@@ -3,6 +3,7 @@ reconnect grace (issue 11: hls.reconnect_grace_seconds in the build's config
 reference) it is one recording with one EXT-X-DISCONTINUITY and two init
 segments, closed when the grace ends; without it each publish is its own
 recording: two replays, latest.m3u8 on the second. Either way they play.
+A stream whose entry says `record: false` is not recorded.
 Also a stream with `playback: signed`: its replays need the signed link's
 exp/sig, and its playlist is rewritten to carry them."""
 import os
@@ -20,7 +21,8 @@ def main(binary):
     root = os.path.join(tempfile.mkdtemp(prefix="onair-recre-"), "rec")
     yaml = ("record:\n  enabled: true\n  path: %s\n"
             "streams:\n  - name: show\n    key: showkey123\n"
-            "  - name: priv\n    key: privkey123\n    playback: signed\n" % root)
+            "  - name: priv\n    key: privkey123\n    playback: signed\n"
+            "  - name: norec\n    key: norecky123\n    record: false\n" % root)
     ref = subprocess.run([binary, "--config-reference"], capture_output=True, text=True).stdout
     grace = "hls.reconnect_grace_seconds" in ref
     hls = {"segment_seconds": 1}
@@ -82,6 +84,13 @@ def main(binary):
                               "-f", "null", "-"], capture_output=True, text=True, timeout=60)
         check(out.returncode == 0 and not out.stderr.strip(), "signed replay: " + out.stderr)
         print("signed: 403 without exp/sig, playlist rewritten, decodes with them")
+
+        # A stream whose entry says record: false is not recorded.
+        pub = ffmpeg_publish(srv.rtmp_url("norecky123"), 2, size="320x240")
+        pub.communicate(timeout=60)
+        check("live/norec: started" in srv.logtext(), "norec did not publish")
+        check(not os.path.exists(os.path.join(root, "norec")), "record: false was recorded")
+        check("live/norec: recording" not in srv.logtext(), "record: false was recorded")
         srv.stop()
         ok = True
     finally:
