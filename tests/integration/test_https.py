@@ -9,6 +9,7 @@ import re
 import socket
 import ssl
 import subprocess
+import time
 
 from onair_test import Server, check, ffmpeg_publish, make_certs, run, s_client, wait_for
 
@@ -79,7 +80,7 @@ def main(binary):
     d = tempfile.mkdtemp(prefix="onair-tls-")
     ca, crt, key = make_certs(d)
     ca_path.append(ca)
-    srv = Server(binary, config={"http": {"tls_cert": crt, "tls_key": key,
+    srv = Server(binary, config={"http": {"tls_cert": crt, "tls_key": key, "request_timeout": 2,
                                           "redirect_listen": "127.0.0.1:0"}})
     pub = None
     try:
@@ -136,6 +137,22 @@ def main(binary):
               "plain HTTP on the TLS port got a page: %r" % reply[:200])
         check(srv.alive(), "server died")
         check(get(port, ca, "/healthz")[0] == 200, "https after plain HTTP on its port")
+
+        # A stalled TLS handshake (half a ClientHello) is cut at http.request_timeout.
+        s = socket.create_connection(("127.0.0.1", port), timeout=15)
+        s.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+        t0 = time.monotonic()
+        try:
+            while s.recv(4096):
+                pass
+        except OSError:
+            pass
+        took = time.monotonic() - t0
+        s.close()
+        check(took < 12, "a stalled TLS handshake stayed open %.1f s" % took)
+        wait_for(lambda: "sent no complete request head within 2 s" in srv.logtext(), 10,
+                 "the stalled-handshake line")
+        print("stalled TLS handshake closed after %.1f s" % took)
         redirects(srv, port)
     finally:
         if pub:
