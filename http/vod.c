@@ -7,6 +7,7 @@
  *   GET /vod/NAME/index.json      the same as JSON (200 with no replays for any name)
  *   GET /vod/NAME/latest.m3u8     302 to the newest finished replay's playlist
  *   GET /vod/NAME/latest.mp4      302 to the newest replay's MP4
+ *   GET /vod/NAME/latest.json     both as JSON, null when none (always 200: pages poll it)
  *   GET /vod/NAME/ID.mp4          PATH/NAME/ID/replay.mp4
  *   GET /vod/NAME/ID/FILE         index.m3u8, init-K.mp4, seg-N.m4s, replay.mp4
  *
@@ -299,20 +300,39 @@ static enum MHD_Result latest(struct http_server *srv, struct MHD_Connection *co
                               const char *method, const char *url, const char *name, bool mp4,
                               const char *sq)
 {
-    struct rec_info *v = NULL;
-    char location[256] = "";
-    int n = rec_list(rec_root(http_recorder(srv)), name, &v);
+    char location[256], id[REC_ID_MAX];
 
-    for (int i = 0; i < n && !location[0]; i++) {
-        if (!v[i].finished || (mp4 && !v[i].has_mp4))
-            continue;
-        snprintf(location, sizeof(location), "/vod/%s/%s%s%s%s", name, v[i].id,
-                 mp4 ? ".mp4" : "/index.m3u8", sq ? "?" : "", sq ? sq : "");
-    }
-    free(v);
-    if (!location[0])
+    if (rec_latest(rec_root(http_recorder(srv)), name, mp4, id) < 0)
         return http_send_error(srv, conn, method, url, MHD_HTTP_NOT_FOUND);
+    snprintf(location, sizeof(location), "/vod/%s/%s%s%s%s", name, id,
+             mp4 ? ".mp4" : "/index.m3u8", sq ? "?" : "", sq ? sq : "");
     return redirect(srv, conn, method, url, MHD_HTTP_FOUND, location);
+}
+
+/* {"m3u8": URL | null, "mp4": URL | null}: cheap (no listing), always 200. */
+static enum MHD_Result latest_json(struct http_server *srv, struct MHD_Connection *conn,
+                                   const char *method, const char *url, const char *name,
+                                   const char *sq)
+{
+    const char *root = rec_root(http_recorder(srv)), *q = sq ? "?" : "", *qs = sq ? sq : "";
+    char id[REC_ID_MAX];
+    struct bytes b = {0};
+    int rc = bytes_printf(&b, "{\"m3u8\":");
+
+    if (rec_latest(root, name, false, id) == 0)
+        rc |= bytes_printf(&b, "\"/vod/%s/%s/index.m3u8%s%s\"", name, id, q, qs);
+    else
+        rc |= bytes_printf(&b, "null");
+    rc |= bytes_printf(&b, ",\"mp4\":");
+    if (rec_latest(root, name, true, id) == 0)
+        rc |= bytes_printf(&b, "\"/vod/%s/%s.mp4%s%s\"}\n", name, id, q, qs);
+    else
+        rc |= bytes_printf(&b, "null}\n");
+    if (rc) {
+        bytes_reset(&b);
+        return http_reply(srv, conn, method, url, MHD_HTTP_OK, NULL);
+    }
+    return text_response(srv, conn, method, url, MHD_HTTP_OK, &b, "application/json", "no-cache");
 }
 
 static enum MHD_Result serve_file(struct http_server *srv, struct MHD_Connection *conn,
@@ -358,6 +378,8 @@ enum MHD_Result http_vod_route(struct http_server *srv, struct MHD_Connection *c
     rest = slash + 1;
     if (!rest[0] || !strcmp(rest, "index.json"))
         return listing(srv, conn, method, url, name, rest[0] != '\0', sq);
+    if (!strcmp(rest, "latest.json"))
+        return latest_json(srv, conn, method, url, name, sq);
     if (!strcmp(rest, "latest.m3u8") || !strcmp(rest, "latest.mp4"))
         return latest(srv, conn, method, url, name, !strcmp(rest, "latest.mp4"), sq);
     slash = strchr(rest, '/');

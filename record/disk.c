@@ -369,6 +369,95 @@ int rec_list(const char *root, const char *name, struct rec_info **out)
     return n;
 }
 
+static int cmp_id_desc(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)b, *(char *const *)a);
+}
+
+/* Whether playlist NAME in FD ends with EXT-X-ENDLIST (its last bytes only). */
+static bool ends_with_endlist(int fd)
+{
+    static const char tag[] = "#EXT-X-ENDLIST\n";
+    char tail[sizeof(tag) - 1];
+    int pfd = openat(fd, "index.m3u8", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat sb;
+    bool ok = false;
+
+    if (pfd < 0)
+        return false;
+    if (fstat(pfd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size >= (off_t)sizeof(tail) &&
+        pread(pfd, tail, sizeof(tail), sb.st_size - (off_t)sizeof(tail)) == (ssize_t)sizeof(tail))
+        ok = memcmp(tail, tag, sizeof(tail)) == 0;
+    close(pfd);
+    return ok;
+}
+
+int rec_latest(const char *root, const char *name, bool mp4, char id[REC_ID_MAX])
+{
+    int nfd, dfd, n = 0, cap = 0, err = -ENOENT;
+    char **ids = NULL;
+    struct dirent *e;
+    DIR *d;
+
+    if (!stream_name_valid(name))
+        return -EINVAL;
+    nfd = rec_disk_open_dir(root, name, NULL);
+    if (nfd < 0)
+        return nfd;
+    dfd = dup(nfd);
+    d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!d) {
+        if (dfd >= 0)
+            close(dfd);
+        close(nfd);
+        return -ENOMEM;
+    }
+    while ((e = readdir(d)) != NULL) {
+        if (!id_ok(e->d_name))
+            continue;
+        if (n == cap) {
+            int c = cap ? cap * 2 : 32;
+            char **p = realloc(ids, (size_t)c * sizeof(*p));
+
+            if (!p)
+                break;
+            ids = p;
+            cap = c;
+        }
+        if (!(ids[n] = strdup(e->d_name)))
+            break;
+        n++;
+    }
+    closedir(d);
+    if (n > 1)
+        qsort(ids, (size_t)n, sizeof(*ids), cmp_id_desc);
+    for (int i = 0; i < n && err == -ENOENT; i++) {
+        int fd = openat(nfd, ids[i], DIR_FLAGS);
+        bool found;
+
+        if (fd < 0)
+            continue;
+        if (mp4) {
+            struct stat sb;
+
+            found = fstatat(fd, "replay.mp4", &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+                    S_ISREG(sb.st_mode);
+        } else {
+            found = ends_with_endlist(fd);
+        }
+        close(fd);
+        if (found) {
+            snprintf(id, REC_ID_MAX, "%s", ids[i]);
+            err = 0;
+        }
+    }
+    for (int i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+    close(nfd);
+    return err;
+}
+
 /* ---- every recording under ROOT --------------------------------------------- */
 
 typedef void (*each_fn)(void *arg, int rfd, const char *name, int nfd, const char *id, int fd);

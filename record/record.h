@@ -123,4 +123,12 @@ struct rec_info {
  */
 int rec_list(const char *root, const char *name, struct rec_info **out);
 
+/*
+ * The ID of NAME's newest finished recording (MP4: the newest with its
+ * replay.mp4) into ID. Cheap enough per request: names sorted, then a look at
+ * each playlist's last bytes (or the MP4's existence) until one qualifies.
+ * Returns 0, -ENOENT, -errno. Any thread.
+ */
+int rec_latest(const char *root, const char *name, bool mp4, char id[REC_ID_MAX]);
+
 #endif

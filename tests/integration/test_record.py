@@ -179,6 +179,11 @@ def main(binary):
         check(status == 302 and hdrs.get("location") == vod, "latest.m3u8: %s %s" %
               (status, hdrs.get("location")))
         check(srv.get("/vod/other/latest.m3u8")[0] == 404, "latest of nothing")
+        status, _, body = srv.get("/vod/show/latest.json")
+        check(status == 200 and json.loads(body) == {"m3u8": vod, "mp4": "/vod/show/%s.mp4" % rec_id},
+              "latest.json: %s" % body)
+        status, _, body = srv.get("/vod/other/latest.json")
+        check(status == 200 and json.loads(body) == {"m3u8": None, "mp4": None}, body)
 
         # Traversal and links out of record.path.
         os.symlink("/etc", os.path.join(root, "show", "20991231-000000"))

@@ -245,6 +245,22 @@ static void test_disk(void)
         CHECK_EQ_INT(faccessat(fd, ".index.m3u8.tmp", F_OK, 0), -1);
         close(fd);
     }
+    {
+        char id[REC_ID_MAX] = "";
+
+        /* Newest first: 070000 is a link (skipped), 050000 was just replaced by a
+         * playlist without ENDLIST, 040000 is finished. No MP4 anywhere yet. */
+        CHECK_EQ_INT(rec_latest(root, "b", false, id), 0);
+        CHECK_EQ_STR(id, "20261128-040000");
+        CHECK_EQ_INT(rec_latest(root, "b", true, id), -ENOENT);
+        snprintf(path, sizeof(path), "%s/a/20261128-010000/replay.mp4", root);
+        put_file(path, "mp4", 0);
+        CHECK_EQ_INT(rec_latest(root, "a", true, id), 0);
+        CHECK_EQ_STR(id, "20261128-010000");
+        CHECK_EQ_INT(rec_latest(root, "a", false, id), 0);
+        CHECK_EQ_STR(id, "20261128-020000");
+        CHECK(rec_latest(root, "nobody", false, id) < 0);
+    }
 
     /* 2.7 MB in all, at most 1.6 MB: the oldest finished go first (by end time:
      * recovery just closed 030000, so it ended now), the busy one stays. */
