@@ -75,7 +75,7 @@ struct cfg_key {
     size_t offset;       /* into struct cfg */
     const char *def;     /* default, as it would be written in the file */
     double min, max;     /* CT_INT, CT_DURATION (seconds), CT_SIZE (bytes) */
-    const char *choices; /* CT_ENUM: "a|b|c" */
+    const char *choices; /* CT_ENUM: "a|b|c"; CT_INT: why the range, for its error */
     unsigned flags;
     const char *reload; /* what a live reload does with a change */
     const char *doc;
@@ -177,12 +177,23 @@ static const struct cfg_key keys[] = {
      "path of `hls.min.js` served at `/static/hls.min.js`; empty = the installed copy "
      "(PREFIX/share/onair) or the source tree's node_modules"},
     {"hls.segment_seconds", CT_DURATION, OFF(hls_segment_seconds), "2s", 0.5, 30, NULL, 0,
-     "from each stream's next segment", "target segment duration (`2`, `2s`, `1500ms`); segments are cut "
-                              "on keyframes"},
+     "from each stream's next segment, up to the target duration a live playlist keeps",
+     "target segment duration (`2`, `2s`, `1500ms`); segments are cut on keyframes, or "
+     "without one when keyframes come later than this rounded up "
+     "(`EXT-X-TARGETDURATION`, fixed for a playlist's life)"},
     {"hls.part_seconds", CT_DURATION, OFF(hls_part_seconds), "333ms", 0.1, 2.0, NULL, CF_ZERO_OK,
      "restart (PART-TARGET is fixed for a running server)", "LL-HLS part target duration; 0 turns LL-HLS off"},
-    {"hls.window_segments", CT_INT, OFF(hls_window_segments), "6", 2, 100, NULL, 0,
-     "from each stream's next segment", "segments listed in the live playlist"},
+    {"hls.window_segments", CT_INT, OFF(hls_window_segments), "6", 3, 100,
+     "RFC 8216 6.2.2: a live playlist lists at least three target durations", 0,
+     "from each stream's next segment",
+     "segments listed in the live playlist (at least three target durations are)"},
+    {"hls.reconnect_grace_seconds", CT_DURATION, OFF(hls_reconnect_grace_seconds), "30s", 0,
+     3600, NULL, 0, "live",
+     "how long a stream stays live after its publisher left: a publish of the same name "
+     "within it continues the playlist after an `EXT-X-DISCONTINUITY`; 0 = ends at once"},
+    {"hls.max_segment_bytes", CT_SIZE, OFF(hls_max_segment_bytes), "32MiB", 1048576,
+     1073741824, NULL, 0, "live",
+     "a segment is cut when it reaches this size (without a keyframe if need be)"},
     {"hooks.on_publish", CT_STRING, OFF(hooks_on_publish), "", 0, 0, NULL, CF_URL,
      "publishes from then on",
      "`http://` or `https://` URL POSTed a JSON body (`event`, `app`, `name`, `key`, `query`, "
@@ -540,7 +551,10 @@ static int check_range(const struct cfg_key *k, double v, const char *q, char *w
     if ((v >= k->min && v <= k->max) || (v == 0 && (k->flags & CF_ZERO_OK)))
         return 0;
     range_text(k, true, range, sizeof(range));
-    snprintf(why, whylen, "%s: must be %s, got %s", k->key, range, q);
+    snprintf(why, whylen, "%s: must be %s, got %s%s%s%s", k->key, range, q,
+             k->type == CT_INT && k->choices ? " (" : "",
+             k->type == CT_INT && k->choices ? k->choices : "",
+             k->type == CT_INT && k->choices ? ")" : "");
     return -ERANGE;
 }
 

@@ -78,6 +78,8 @@ struct cfg {
     double hls_segment_seconds;      /* target; cut on keyframes */
     double hls_part_seconds;         /* LL-HLS part target; 0 = LL-HLS off */
     int hls_window_segments;         /* live playlist length */
+    double hls_reconnect_grace_seconds; /* a stream stays live this long without a publisher */
+    int hls_max_segment_bytes;       /* a segment is cut when it reaches this size */
     /* hooks: */
     char hooks_on_publish[CFG_STR_MAX]; /* http(s) URL asked before a publish; "" = off */
     char hooks_on_live[CFG_STR_MAX];    /* told when a stream goes live; "" = off */

@@ -176,6 +176,21 @@ static void observe_frame(struct rtmp_session *s, const struct seg_frame *f)
         thumb_keyframe(s->name, f->data, f->len, mf.arrival_ms);
 }
 
+/* Hands F to the segmenter; an error closes the connection. */
+static int feed_frame(struct rtmp_session *s, const struct seg_frame *f)
+{
+    int rc;
+
+    observe_frame(s, f);
+    rc = seg_stream_frame(s->stream, f);
+    if (rc == -ECANCELED)
+        log_warn(s->label, "a newer publisher took this stream over; closing");
+    else if (rc < 0)
+        log_warn(s->label, "segmenter refused %s frame: %s; closing",
+                 f->track == SEG_VIDEO ? "a video" : "an audio", strerror(-rc));
+    return rc;
+}
+
 int rtmp_media_on_video(struct rtmp_session *s, uint32_t ts, const uint8_t *data, size_t len)
 {
     struct flv_video v;
@@ -218,11 +233,7 @@ int rtmp_media_on_video(struct rtmp_session *s, uint32_t ts, const uint8_t *data
             .data = v.data,
             .len = v.len,
         };
-        observe_frame(s, &f);
-        rc = seg_stream_frame(s->stream, &f);
-        if (rc < 0)
-            log_warn(s->label, "segmenter refused a video frame: %s; closing", strerror(-rc));
-        return rc;
+        return feed_frame(s, &f);
     default:
         return 0; /* end of sequence, metadata */
     }
@@ -262,11 +273,7 @@ int rtmp_media_on_audio(struct rtmp_session *s, uint32_t ts, const uint8_t *data
         .data = a.data,
         .len = a.len,
     };
-    observe_frame(s, &f);
-    rc = seg_stream_frame(s->stream, &f);
-    if (rc < 0)
-        log_warn(s->label, "segmenter refused an audio frame: %s; closing", strerror(-rc));
-    return rc;
+    return feed_frame(s, &f);
 }
 
 /*

@@ -96,6 +96,8 @@ struct rtmp_server {
     struct event_base *base;
     const struct cfg *cfg; /* our reference; swapped by rtmp_server_reconfigure */
     struct store *store;
+    struct seg_hub *hub;    /* the stream names being published, and those in reconnect grace */
+    struct event *hub_tick;
     struct listeners lis;
     struct listeners tls_lis; /* rtmps.listen; n = 0 when off */
     SSL_CTX *tls_ctx;         /* for new RTMPS connections; NULL when off */
@@ -658,7 +660,7 @@ static void accept_conn(struct rtmp_server *srv, evutil_socket_t fd, struct sock
     c->srv = srv;
     snprintf(c->peer, sizeof(c->peer), "%s", peer);
     c->id = id;
-    if (rtmp_session_new(&srv->params, srv->store, id, peer, &c->sess) < 0)
+    if (rtmp_session_new(&srv->params, srv->hub, id, peer, &c->sess) < 0)
         goto fail;
     c->tls = tls;
     if (tls) {
@@ -843,6 +845,12 @@ out:
 }
 
 /* Session parameters for new connections, from C. */
+static void on_hub_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    seg_hub_tick(arg);
+}
+
 static void set_params(struct rtmp_server *srv, const struct cfg *c)
 {
     snprintf(srv->params.app, sizeof(srv->params.app), "%s", c->rtmp_app);
@@ -855,6 +863,8 @@ static void set_params(struct rtmp_server *srv, const struct cfg *c)
     srv->params.seg.segment_ms = (int)(c->hls_segment_seconds * 1000.0 + 0.5);
     srv->params.seg.window_segments = c->hls_window_segments;
     srv->params.seg.part_ms = (int)(c->hls_part_seconds * 1000.0 + 0.5);
+    srv->params.seg.reconnect_grace_ms = (int)(c->hls_reconnect_grace_seconds * 1000.0 + 0.5);
+    srv->params.seg.max_segment_bytes = c->hls_max_segment_bytes;
     srv->params.authorize = authorize;
     srv->params.authorize_arg = srv;
     srv->params.hold_publish = c->hooks_on_publish[0] != '\0';
@@ -894,13 +904,24 @@ int rtmp_server_new(struct event_base *base, const struct cfg *cfg, struct store
     srv->cfg = cfg_ref(cfg);
     srv->store = st;
     set_params(srv, cfg);
+    if ((rc = seg_hub_new(st, &srv->hub)) < 0)
+        goto fail;
     set_hooks_params(&hp, cfg);
     if ((rc = hooks_new(base, &hp, &srv->hooks)) < 0)
         goto fail;
     srv->accept_retry = evtimer_new(base, accept_retry, srv);
-    if (!srv->accept_retry) {
+    srv->hub_tick = event_new(base, -1, EV_PERSIST, on_hub_tick, srv->hub);
+    if (!srv->accept_retry || !srv->hub_tick) {
         rc = -ENOMEM;
         goto fail;
+    }
+    {
+        struct timeval every = {1, 0};
+
+        if (event_add(srv->hub_tick, &every) < 0) {
+            rc = -ENOMEM;
+            goto fail;
+        }
     }
     rc = bind_listeners(srv, cfg->rtmp_listen, &srv->lis, false);
     if (rc < 0)
@@ -1084,6 +1105,9 @@ void rtmp_server_free(struct rtmp_server *srv)
     rtmp_control_free(srv->control);
     while (srv->conns)
         conn_free(srv->conns);
+    if (srv->hub_tick)
+        event_free(srv->hub_tick);
+    seg_hub_free(srv->hub); /* ends the streams still in their reconnect grace */
     listeners_close(&srv->lis);
     listeners_close(&srv->tls_lis);
     SSL_CTX_free(srv->tls_ctx);

@@ -387,7 +387,7 @@ static int start_publish(struct rtmp_session *s, uint32_t msid, const char *type
     const char *pub = s->grant.name;
     int rc;
 
-    rc = seg_stream_open(s->store, pub, &s->p.seg, &s->stream);
+    rc = seg_stream_open(s->hub, pub, &s->p.seg, &s->stream);
     if (rc == -EBUSY) {
         log_warn(s->label, "publish: stream %s/%s is already being published; closing", s->p.app,
                  pub);
@@ -699,7 +699,7 @@ static int maybe_ack(struct rtmp_session *s)
 
 /* ---- public ------------------------------------------------------------------ */
 
-int rtmp_session_new(const struct rtmp_session_params *p, struct store *st, unsigned id,
+int rtmp_session_new(const struct rtmp_session_params *p, struct seg_hub *hub, unsigned id,
                      const char *peer, struct rtmp_session **out)
 {
     struct rtmp_session *s = calloc(1, sizeof(*s));
@@ -721,7 +721,7 @@ int rtmp_session_new(const struct rtmp_session_params *p, struct store *st, unsi
         s->p.max_buffer_bytes = DEFAULT_BUFFERED_FACTOR * (size_t)p->max_message_bytes;
     if (lim.max_buffer_bytes > s->p.max_buffer_bytes)
         lim.max_buffer_bytes = s->p.max_buffer_bytes;
-    s->store = st;
+    s->hub = hub;
     s->id = id;
     snprintf(s->peer, sizeof(s->peer), "%s", peer ? peer : "?");
     set_label(s);

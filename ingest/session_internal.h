@@ -22,7 +22,7 @@
 #include "../segmenter/segmenter.h"
 #include "rtmp_internal.h"
 
-struct store;
+struct seg_hub;
 struct rtmp_session;
 
 enum rtmp_session_state {
@@ -72,10 +72,10 @@ struct rtmp_session_params {
 
 /*
  * Creates a session for connection number ID from PEER ("addr:port", copied
- * into log lines). P is copied; ST is borrowed for the session's lifetime.
- * Returns 0 and the session in *OUT, or -ENOMEM.
+ * into log lines). P is copied; HUB (where publishes go) is borrowed for the
+ * session's lifetime. Returns 0 and the session in *OUT, or -ENOMEM.
  */
-int rtmp_session_new(const struct rtmp_session_params *p, struct store *st, unsigned id,
+int rtmp_session_new(const struct rtmp_session_params *p, struct seg_hub *hub, unsigned id,
                      const char *peer, struct rtmp_session **out);
 
 /* Ends the published stream, if any (seg_stream_close), and frees S. Accepts NULL. */
@@ -142,7 +142,7 @@ const char *rtmp_session_label(const struct rtmp_session *s);
 
 struct rtmp_session {
     struct rtmp_session_params p;
-    struct store *store;
+    struct seg_hub *hub;
     unsigned id;
     char peer[64];
     char label[64 + 64 + 256 + RTMP_SESSION_NAME_MAX_LEN];

@@ -54,7 +54,7 @@ out:
 }
 
 /* Puts TEXT under NAME and its gzip form under NAME|gz. */
-static int put_text(struct seg_stream *s, const char *name, const struct bytes *text)
+static int put_text(struct seg_channel *c, const char *name, const struct bytes *text)
 {
     char gzname[64];
     struct buf *b = buf_new_copy(text->data, text->len);
@@ -68,10 +68,10 @@ static int put_text(struct seg_stream *s, const char *name, const struct bytes *
     z = gzip_buf(text->data, text->len);
     snprintf(gzname, sizeof(gzname), "%s|gz", name);
     if (z)
-        store_put(s->ss, gzname, STORE_PLAYLIST, z);
+        store_put(c->ss, gzname, STORE_PLAYLIST, z);
     else
-        store_remove(s->ss, gzname); /* the HTTP server then serves identity */
-    rc = store_put(s->ss, name, STORE_PLAYLIST, b);
+        store_remove(c->ss, gzname); /* the HTTP server then serves identity */
+    rc = store_put(c->ss, name, STORE_PLAYLIST, b);
     return rc;
 }
 
@@ -89,74 +89,99 @@ static int parts_from(const struct hls_segment *segs, int n, int target)
     return i;
 }
 
-int seg_publish_playlists(struct seg_stream *s, bool ended)
+/* The segment being filled by the attached publisher, listed by its parts only. */
+static int open_segment(const struct seg_channel *c, struct hls_segment *o,
+                        struct hls_part **parts)
 {
-    int first = s->ndone > s->p.window_segments ? s->ndone - s->p.window_segments : 0;
-    int n = s->ndone - first;
+    const struct seg_stream *s = c->pub;
+
+    *parts = NULL;
+    if (s->nparts) {
+        *parts = calloc((size_t)s->nparts, sizeof(**parts));
+        if (!*parts)
+            return -ENOMEM;
+        for (int i = 0; i < s->nparts; i++) {
+            (*parts)[i] = s->parts[i].hp;
+            o->duration += s->parts[i].hp.duration;
+        }
+    }
+    o->msn = c->next_msn;
+    o->pdt_ms = s->seg_pdt_ms;
+    o->discontinuity = c->disc_next;
+    snprintf(o->map_uri, sizeof(o->map_uri), "%s", s->init_uri);
+    o->parts = *parts;
+    o->nparts = s->nparts;
+    return 0;
+}
+
+int seg_publish_playlists(struct seg_channel *c, bool ended)
+{
+    int first = seg_channel_window_first(c);
+    int n = c->ndone - first;
     struct hls_media_playlist pl = {0};
     struct hls_part *open_parts = NULL;
     struct hls_segment *segs;
     struct bytes text = {0};
     char hint[HLS_URI_MAX];
-    bool ll = s->p.part_ms > 0;
+    bool ll = c->p.part_ms > 0;
     int rc;
 
     /*
      * A live reload that widens the window must not list again segments that
      * already left it: the media sequence never goes back (RFC 8216 6.2.1).
      */
-    while (n > 0 && s->done[first].hs.msn < s->listed_msn) {
+    while (n > 0 && c->done[first].hs.msn < c->listed_msn) {
         first++;
         n--;
     }
     segs = calloc((size_t)n + 1, sizeof(*segs));
     if (!segs)
         return -ENOMEM;
-    for (int i = 0; i < n; i++)
-        segs[i] = s->done[first + i].hs;
-    if (ll && !ended && s->seg_open) {
-        /* The segment being filled: listed by its parts only. */
-        struct hls_segment *o = &segs[n];
-
-        if (s->nparts) {
-            open_parts = calloc((size_t)s->nparts, sizeof(*open_parts));
-            if (!open_parts) {
-                free(segs);
-                return -ENOMEM;
-            }
-            for (int i = 0; i < s->nparts; i++) {
-                open_parts[i] = s->parts[i].hp;
-                o->duration += s->parts[i].hp.duration;
-            }
+    /* EXT-X-DISCONTINUITY-SEQUENCE counts the first listed segment's own
+     * discontinuity too: the renderer does not repeat it (RFC 8216 6.2.2). */
+    pl.discontinuity_sequence = c->disc_evicted;
+    for (int i = 0; i <= first && i < c->ndone; i++)
+        pl.discontinuity_sequence += c->done[i].hs.discontinuity;
+    for (int i = 0; i < n; i++) {
+        segs[i] = c->done[first + i].hs;
+        if (!c->done[first + i].independent)
+            pl.not_independent = true;
+    }
+    if (ll && !ended && c->pub && c->pub->seg_open) {
+        rc = open_segment(c, &segs[n], &open_parts);
+        if (rc < 0) {
+            free(segs);
+            return rc;
         }
-        o->msn = s->next_msn;
-        o->pdt_ms = s->seg_pdt_ms;
-        snprintf(o->map_uri, sizeof(o->map_uri), "%s", s->init_uri);
-        o->parts = open_parts;
-        o->nparts = s->nparts;
+        if (n == 0 && segs[n].discontinuity)
+            pl.discontinuity_sequence++;
+        if (!c->pub->seg_independent)
+            pl.not_independent = true;
         n++;
     }
     if (ll && !ended) {
-        /* The part being filled (or, right after a segment, the next one's first). */
-        snprintf(hint, sizeof(hint), "part-%s-%llu-%d.m4s", s->gen,
-                 (unsigned long long)s->next_msn, s->seg_open ? s->nparts : 0);
+        /* The part being filled (or, right after a segment or while no one
+         * publishes, the next segment's first part). */
+        snprintf(hint, sizeof(hint), "part-%s-%llu-%d.m4s", c->gen,
+                 (unsigned long long)c->next_msn,
+                 c->pub && c->pub->seg_open ? c->pub->nparts : 0);
         pl.preload_hint = hint;
     }
-    pl.target_duration = s->target_duration;
+    pl.target_duration = c->target_duration;
     pl.ended = ended;
     pl.segs = segs;
     pl.nsegs = n;
     if (ll) {
-        pl.part_target = seg_part_target_ms(s->p.part_ms) / 1000.0;
+        pl.part_target = seg_part_target_ms(c->p.part_ms) / 1000.0;
         pl.part_hold_back = 3 * pl.part_target;
-        pl.skip_until = 6.0 * s->target_duration;
-        pl.parts_from = parts_from(segs, n, s->target_duration);
+        pl.skip_until = 6.0 * c->target_duration;
+        pl.parts_from = parts_from(segs, n, c->target_duration);
     }
     rc = hls_render_media(&pl, &text);
     if (rc == 0)
-        rc = put_text(s, "media.m3u8", &text);
+        rc = put_text(c, "media.m3u8", &text);
     if (rc == 0 && n > 0)
-        s->listed_msn = segs[0].msn;
+        c->listed_msn = segs[0].msn;
     if (rc == 0 && ll) {
         /* The delta update: skip what the player already has. Without
          * anything to skip it is the full playlist, which is also valid. */
@@ -164,7 +189,7 @@ int seg_publish_playlists(struct seg_stream *s, bool ended)
         text.len = 0;
         rc = hls_render_media(&pl, &text);
         if (rc == 0)
-            rc = put_text(s, "media.m3u8|skip", &text);
+            rc = put_text(c, "media.m3u8|skip", &text);
     }
     bytes_reset(&text);
     free(open_parts);
@@ -172,38 +197,34 @@ int seg_publish_playlists(struct seg_stream *s, bool ended)
     return rc;
 }
 
-int seg_publish_multivariant(struct seg_stream *s)
+int seg_publish_multivariant(struct seg_channel *c)
 {
     struct hls_variant v = {0};
     struct bytes text = {0};
-    char codecs[80];
     long announced = 0;
     int rc;
 
-    snprintf(codecs, sizeof(codecs), "%s%s%s", s->vidx >= 0 ? s->avc.codec : "",
-             s->vidx >= 0 && s->aidx >= 0 ? "," : "", s->aidx >= 0 ? s->aac.codec : "");
     /* RFC 8216 4.3.4.2: BANDWIDTH must not be below any segment's bit rate:
      * the measured peak, or the announced rate with a margin while higher. */
-    if (s->md.video_kbps > 0 || s->md.audio_kbps > 0)
-        announced = lround((s->md.video_kbps + s->md.audio_kbps) * 1000 * BANDWIDTH_MARGIN);
-    v.bandwidth = s->peak_bps > announced ? s->peak_bps : announced;
+    if (c->announced_kbps > 0)
+        announced = lround(c->announced_kbps * 1000 * BANDWIDTH_MARGIN);
+    v.bandwidth = c->peak_bps > announced ? c->peak_bps : announced;
     if (v.bandwidth <= 0)
         v.bandwidth = 1;
-    v.codecs = codecs;
-    if (s->vidx >= 0) {
-        v.width = s->avc.width;
-        v.height = s->avc.height;
-        v.frame_rate = s->frame_rate;
-    }
+    v.codecs = c->codecs;
+    v.width = c->width;
+    v.height = c->height;
+    if (c->width > 0)
+        v.frame_rate = c->frame_rate;
     v.uri = "media.m3u8";
     rc = hls_render_multivariant(&v, &text);
     if (rc == 0)
-        rc = put_text(s, "index.m3u8", &text);
+        rc = put_text(c, "index.m3u8", &text);
     bytes_reset(&text);
     if (rc == 0) {
-        s->published_bps = s->peak_bps;
-        s->mv_published = true;
-        s->published_fps = s->frame_rate;
+        c->published_bps = c->peak_bps;
+        c->mv_published = true;
+        c->published_fps = c->frame_rate;
     }
     return rc;
 }

@@ -19,8 +19,15 @@
  * arrives, with that frame's DTS as its end.
  *
  * Segments are cut on a video keyframe once segment_ms has passed (audio-only
- * streams: on time); with LL-HLS, parts are cut before a frame that would make
- * the part longer than part_ms, and on every keyframe.
+ * streams: on time), and without one when keyframes come too late for the
+ * fixed target duration or the segment reaches max_segment_bytes; with LL-HLS,
+ * parts are cut before a frame that would make the part longer than part_ms,
+ * and on every keyframe.
+ *
+ * Timestamps go through the publisher's clock (clock.c) first: every time
+ * below is on the channel's output timeline, which a reconnecting publisher
+ * continues. A codec configuration that changes (or arrives late) restarts
+ * the muxer at the next keyframe: a new init segment after a discontinuity.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -42,14 +49,8 @@
 
 #define MUX_IO_BUFSIZE 65536
 #define AAC_FRAME_SAMPLES 1024
-#define AUDIO_RESYNC_MS 200       /* sample clock vs FLV clock drift that forces a resync */
-#define WAIT_FOR_VIDEO_MS 4000    /* audio buffered while video is announced but absent */
-#define ENDED_LINGER_MIN_MS 60000 /* ended streams stay readable at least this long */
-
-static atomic_uint gen_counter;
-/* Server start in Unix ms, written once in seg_global_init: generations (and so
- * every URI) differ across restarts too, so no cache can confuse two runs. */
-static int64_t gen_epoch;
+#define WAIT_FOR_VIDEO_MS 4000    /* audio dropped while video is announced but absent */
+#define GOP_WARN_EVERY_MS 60000   /* the keyframe warning repeats while it happens */
 
 /* ---- FFmpeg log routing -------------------------------------------------- */
 
@@ -74,7 +75,6 @@ static void av_log_cb(void *avcl, int level, const char *fmt, va_list vl)
 
 void seg_global_init(void)
 {
-    gen_epoch = time_wall_ms();
     av_log_set_level(AV_LOG_WARNING);
     av_log_set_callback(av_log_cb);
 }
@@ -206,7 +206,27 @@ static struct buf *init_with_ftyp(const struct bytes *out)
     return b;
 }
 
-/* Opens the muxer with the tracks whose configuration we have; publishes the init segment. */
+/* The channel's multivariant facts follow the latest publisher's tracks. */
+static void update_variant(struct seg_stream *s, bool with_video, bool with_audio)
+{
+    struct seg_channel *c = s->ch;
+    char codecs[sizeof(c->codecs)];
+    int w = with_video ? s->avc.width : 0, h = with_video ? s->avc.height : 0;
+
+    snprintf(codecs, sizeof(codecs), "%s%s%s", with_video ? s->avc.codec : "",
+             with_video && with_audio ? "," : "", with_audio ? s->aac.codec : "");
+    c->announced_kbps = s->md.video_kbps + s->md.audio_kbps;
+    if (s->md.framerate > 0)
+        c->frame_rate = s->md.framerate;
+    if (strcmp(codecs, c->codecs) == 0 && w == c->width && h == c->height)
+        return;
+    snprintf(c->codecs, sizeof(c->codecs), "%s", codecs);
+    c->width = w;
+    c->height = h;
+    if (c->mv_published)
+        seg_publish_multivariant(c);
+}
+
 /* What the stream carries, for the statistics. */
 static void publish_media_info(struct seg_stream *s, bool with_video, bool with_audio)
 {
@@ -214,10 +234,11 @@ static void publish_media_info(struct seg_stream *s, bool with_video, bool with_
 
     snprintf(codecs, sizeof(codecs), "%s%s%s", with_video ? s->avc.codec : "",
              with_video && with_audio ? "," : "", with_audio ? s->aac.codec : "");
-    mx_segmenter_media(s->name, codecs, with_video ? s->avc.width : 0,
+    mx_segmenter_media(s->ch->name, codecs, with_video ? s->avc.width : 0,
                        with_video ? s->avc.height : 0);
 }
 
+/* Opens the muxer with the tracks whose configuration we have; publishes the init segment. */
 static int mux_start(struct seg_stream *s, bool with_video, bool with_audio)
 {
     AVDictionary *opts = NULL;
@@ -260,9 +281,11 @@ static int mux_start(struct seg_stream *s, bool with_video, bool with_audio)
         rc = -ENOMEM;
         goto fail;
     }
-    snprintf(s->init_uri, sizeof(s->init_uri), "init-%s.mp4", s->gen);
-    rec_init(s->rec, init, s->init_uri); /* the recording hook: a reference, no copy */
-    rc = store_put(s->ss, s->init_uri, STORE_INIT, init);
+    /* A new URI for every init segment: a player that sees EXT-X-MAP change
+     * (after the discontinuity) fetches it. */
+    snprintf(s->init_uri, sizeof(s->init_uri), "init-%s-%u.mp4", s->ch->gen, s->ch->ninit++);
+    rec_init(s->ch->rec, init, s->init_uri); /* the recording hook: a reference, no copy */
+    rc = store_put(s->ch->ss, s->init_uri, STORE_INIT, init);
     if (rc < 0)
         goto fail;
     {
@@ -275,10 +298,13 @@ static int mux_start(struct seg_stream *s, bool with_video, bool with_audio)
         }
         snprintf(info.codecs, sizeof(info.codecs), "%s%s%s", with_video ? s->avc.codec : "",
                  with_video && with_audio ? "," : "", with_audio ? s->aac.codec : "");
-        store_set_info(s->ss, &info);
+        store_set_info(s->ch->ss, &info);
     }
     s->started = true;
     publish_media_info(s, with_video, with_audio);
+    s->inband_ps = with_video && s->ch->ninit > 1;
+    s->mux_rate = with_audio ? s->aac.sample_rate : 0;
+    update_variant(s, with_video, with_audio);
     if (with_video)
         log_info(s->logname, "started: video %s %dx%d%s%s", s->avc.codec, s->avc.width,
                  s->avc.height, with_audio ? ", audio " : " (no audio)",
@@ -295,27 +321,6 @@ fail:
 
 /* ---- parts and segments ------------------------------------------------- */
 
-/* Drops segments that left the window and its grace tail (as long again). */
-static void evict(struct seg_stream *s)
-{
-    int keep = s->p.window_segments * 2;
-    int drop = s->ndone > keep ? s->ndone - keep : 0;
-
-    for (int i = 0; i < drop; i++) {
-        struct done_segment *d = &s->done[i];
-
-        store_remove(s->ss, d->hs.uri);
-        if (s->p.part_ms > 0)
-            for (int p = 0; p < d->hs.nparts; p++)
-                store_remove(s->ss, d->parts[p].uri);
-        free(d->parts);
-    }
-    if (drop) {
-        memmove(s->done, s->done + drop, (size_t)(s->ndone - drop) * sizeof(*s->done));
-        s->ndone -= drop;
-    }
-}
-
 static int64_t open_seg_bytes(const struct seg_stream *s)
 {
     int64_t n = 0;
@@ -323,6 +328,16 @@ static int64_t open_seg_bytes(const struct seg_stream *s)
     for (int i = 0; i < s->nparts; i++)
         n += (int64_t)s->parts[i].b->len;
     return n;
+}
+
+/* The first playlists a player sees: the peak is an estimate until a segment is measured. */
+static int publish_first(struct seg_stream *s, int64_t end_ms)
+{
+    struct seg_channel *c = s->ch;
+
+    c->peak_bps = (long)((double)open_seg_bytes(s) * 8 /
+                         ((double)(end_ms - s->seg_start_ms + 1) / 1000.0));
+    return seg_publish_multivariant(c);
 }
 
 /*
@@ -333,9 +348,10 @@ static int64_t open_seg_bytes(const struct seg_stream *s)
  */
 static int finish_part(struct seg_stream *s, int64_t end_ms, bool render)
 {
+    struct seg_channel *c = s->ch;
     struct seg_part *sp;
     struct buf *b;
-    int rc;
+    int rc = 0;
 
     if (!s->part_open)
         return 0;
@@ -363,154 +379,40 @@ static int finish_part(struct seg_stream *s, int64_t end_ms, bool render)
     sp->b = b;
     sp->hp.duration = (double)(end_ms > s->part_start_ms ? end_ms - s->part_start_ms : 1) / 1000.0;
     sp->hp.independent = s->part_independent;
-    snprintf(sp->hp.uri, sizeof(sp->hp.uri), "part-%s-%" PRIu64 "-%d.m4s", s->gen, s->next_msn,
+    snprintf(sp->hp.uri, sizeof(sp->hp.uri), "part-%s-%" PRIu64 "-%d.m4s", c->gen, c->next_msn,
              s->nparts);
     s->nparts++;
-    if (s->p.part_ms <= 0)
+    if (c->p.part_ms <= 0)
         return 0;
-    rc = store_put(s->ss, sp->hp.uri, STORE_PART, buf_ref(b));
+    rc = store_put(c->ss, sp->hp.uri, STORE_PART, buf_ref(b));
     if (rc == 0)
-        mx_segmenter_part(s->name, time_mono_ms() - s->cut_ref_ms);
+        mx_segmenter_part(c->name, time_mono_ms() - s->cut_ref_ms);
     if (rc == 0 && render) {
-        if (!s->mv_published) {
-            /* The first playlist a player sees: the peak is an estimate until
-             * the first segment is measured. */
-            s->peak_bps = (long)((double)open_seg_bytes(s) * 8 /
-                                 ((double)(end_ms - s->seg_start_ms + 1) / 1000.0));
-            if (s->frame_rate <= 0 && s->md.framerate > 0)
-                s->frame_rate = s->md.framerate;
-            rc = seg_publish_multivariant(s);
-        }
+        if (!c->mv_published)
+            rc = publish_first(s, end_ms);
         if (rc == 0)
-            rc = seg_publish_playlists(s, false);
+            rc = seg_publish_playlists(c, false);
         if (rc == 0)
-            store_progress(s->ss, STORE_KEY(s->next_msn, s->nparts - 1));
+            store_progress(c->ss, STORE_KEY(c->next_msn, s->nparts - 1));
     }
     return rc;
 }
 
-static int grow_done(struct seg_stream *s)
-{
-    struct done_segment *p;
-    int cap;
-
-    if (s->ndone < s->cap_done)
-        return 0;
-    cap = s->cap_done ? s->cap_done * 2 : 16;
-    p = realloc(s->done, (size_t)cap * sizeof(*p));
-    if (!p)
-        return -ENOMEM;
-    s->done = p;
-    s->cap_done = cap;
-    return 0;
-}
-
-/* Keeps the statistics a segment brings: frame rate, target, warnings, peak bitrate. */
-static void segment_stats(struct seg_stream *s, double duration, size_t bytes)
-{
-    long bps = (long)((double)bytes * 8 / duration);
-
-    if (s->frame_rate <= 0 && s->seg_video_frames > 1)
-        s->frame_rate = s->md.framerate > 0 ? s->md.framerate : s->seg_video_frames / duration;
-    if ((long)lround(duration) > s->target_duration)
-        s->target_duration = (int)lround(duration);
-    if (!s->warned_gop && s->vidx >= 0 && duration > s->p.segment_ms / 1000.0 * 1.5 + 0.25) {
-        s->warned_gop = true;
-        log_warn(s->logname,
-                 "keyframe interval is about %.1f s, longer than the %.1f s segment target: "
-                 "set the encoder's keyframe interval to %.0f s (OBS: Output > Keyframe "
-                 "Interval; ffmpeg: -g FRAMES or -force_key_frames)",
-                 duration, s->p.segment_ms / 1000.0, ceil(s->p.segment_ms / 1000.0));
-    }
-    /* RFC 8216 4.3.4.2: BANDWIDTH is the peak segment bit rate, every segment
-     * counted; until the first one is measured the peak is an estimate. */
-    if (!s->peak_measured || bps > s->peak_bps)
-        s->peak_bps = bps;
-    s->peak_measured = true;
-}
-
-/* The recording hook: the segment's buffers by reference (never blocks). */
-static void record_segment(struct seg_stream *s, const struct hls_segment *hs,
-                           struct buf *const *bufs, int n)
-{
-    struct rec_segment_info info = {
-        .duration = hs->duration,
-        .pdt_ms = hs->pdt_ms,
-        .discontinuity = hs->discontinuity,
-        .live_uri = hs->uri,
-    };
-
-    rec_segment(s->rec, bufs, n, &info);
-}
-
 /*
  * Ends the open segment at END_MS: its last part, then the segment (the list
- * of its part buffers), then the playlists that list it and the progress.
+ * of its part buffers) joins the channel's playlist.
  */
-static int finish_segment(struct seg_stream *s, int64_t end_ms, bool ended)
+static int finish_segment(struct seg_stream *s, int64_t end_ms)
 {
-    struct buf **bufs = NULL;
-    struct done_segment *d;
-    double duration;
-    int rc, n;
+    int rc;
 
     if (!s->seg_open)
         return 0;
     rc = finish_part(s, end_ms, false);
     s->seg_open = false;
     s->part_open = false;
-    if (rc < 0 || s->nparts == 0)
-        goto reset;
-    if ((rc = grow_done(s)) < 0)
-        goto reset;
-    duration = (double)(end_ms - s->seg_start_ms) / 1000.0;
-    if (duration <= 0)
-        duration = 0.001;
-    d = &s->done[s->ndone];
-    memset(d, 0, sizeof(*d));
-    n = s->nparts;
-    d->parts = calloc((size_t)n, sizeof(*d->parts));
-    bufs = calloc((size_t)n, sizeof(*bufs));
-    if (!d->parts || !bufs) {
-        free(d->parts);
-        rc = -ENOMEM;
-        goto reset;
-    }
-    for (int i = 0; i < n; i++) {
-        d->parts[i] = s->parts[i].hp;
-        d->bytes += s->parts[i].b->len;
-        bufs[i] = buf_ref(s->parts[i].b);
-    }
-    d->hs.msn = s->next_msn;
-    d->hs.duration = duration;
-    d->hs.pdt_ms = s->seg_pdt_ms;
-    d->hs.parts = d->parts;
-    d->hs.nparts = s->nparts;
-    snprintf(d->hs.map_uri, sizeof(d->hs.map_uri), "%s", s->init_uri);
-    snprintf(d->hs.uri, sizeof(d->hs.uri), "seg-%s-%" PRIu64 ".m4s", s->gen, s->next_msn);
-    record_segment(s, &d->hs, bufs, n);
-    rc = store_put_list(s->ss, d->hs.uri, STORE_SEGMENT, bufs, n);
-    if (rc < 0) {
-        free(d->parts);
-        goto reset;
-    }
-    mx_segmenter_segment(s->name, d->hs.msn, time_mono_ms() - s->cut_ref_ms);
-    s->ndone++;
-    s->next_msn++;
-    segment_stats(s, duration, d->bytes);
-    rc = seg_publish_playlists(s, ended);
-    if (rc == 0 && (!s->mv_published || s->peak_bps != s->published_bps ||
-                    s->frame_rate != s->published_fps))
-        rc = seg_publish_multivariant(s);
-    /* Its last part first (readers blocked on it), then the segment's end. */
-    if (s->p.part_ms > 0)
-        store_progress(s->ss, STORE_KEY(d->hs.msn, d->hs.nparts - 1));
-    store_progress(s->ss, STORE_KEY(d->hs.msn, STORE_PART_END));
-    log_debug(s->logname, "segment %" PRIu64 ": %.3f s, %d parts, %zu bytes", d->hs.msn,
-              duration, d->hs.nparts, d->bytes);
-    evict(s);
-reset:
-    free(bufs);
+    if (rc == 0 && s->nparts > 0)
+        rc = seg_channel_add_segment(s->ch, s, end_ms);
     for (int i = 0; i < s->nparts; i++)
         buf_unref(s->parts[i].b);
     s->nparts = 0;
@@ -519,7 +421,7 @@ reset:
 
 /* ---- public API ---------------------------------------------------------- */
 
-int seg_stream_open(struct store *st, const char *name, const struct seg_params *p,
+int seg_stream_open(struct seg_hub *h, const char *name, const struct seg_params *p,
                     struct seg_stream **out)
 {
     struct seg_stream *s;
@@ -530,25 +432,12 @@ int seg_stream_open(struct store *st, const char *name, const struct seg_params 
     s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
-    rc = store_claim(st, name, &s->ss);
+    s->vidx = s->aidx = -1;
+    rc = seg_channel_attach(h, name, p, s);
     if (rc < 0) {
         free(s);
         return rc;
     }
-    snprintf(s->name, sizeof(s->name), "%s", name);
-    snprintf(s->logname, sizeof(s->logname), "seg live/%s", name);
-    s->p = *p;
-    if (s->p.segment_ms < 100)
-        s->p.segment_ms = 100;
-    if (s->p.window_segments < 2)
-        s->p.window_segments = 2;
-    if (s->p.part_ms < 0)
-        s->p.part_ms = 0;
-    s->target_duration = (int)((s->p.segment_ms + 999) / 1000);
-    s->vidx = s->aidx = -1;
-    s->rec = rec_start(p->recorder, name, s->target_duration);
-    snprintf(s->gen, sizeof(s->gen), "%011" PRIx64 "%x", (uint64_t)gen_epoch & UINT64_C(0xfffffffffff),
-             atomic_fetch_add(&gen_counter, 1) + 1);
     *out = s;
     return 0;
 }
@@ -573,12 +462,14 @@ static int set_config(struct seg_stream *s, enum seg_track t, const uint8_t *dat
     }
     if (*slot && *slot_len == len && memcmp(*slot, data, len) == 0)
         return 0; /* repeated, as many encoders do */
-    if (s->started) {
-        if (!s->warned_late_cfg[t])
-            log_warn(s->logname, "%s configuration changed mid-stream; keeping the first one",
-                     t == SEG_VIDEO ? "video" : "audio");
-        s->warned_late_cfg[t] = true;
-        return 0;
+    if (s->started && !s->taken_over) {
+        /* The running muxer keeps its copy; the next cut starts a new one. */
+        log_info(s->logname, "%s configuration %s: new init segment at the next %s",
+                 t == SEG_VIDEO ? "video" : "audio", *slot ? "changed" : "arrived late",
+                 s->avcc || t == SEG_VIDEO ? "keyframe" : "frame");
+        s->restart = true;
+        if (t == SEG_AUDIO)
+            s->restart_audio_cfg = true;
     }
     copy = malloc(len);
     if (!copy)
@@ -635,43 +526,14 @@ static int maybe_start(struct seg_stream *s, const struct seg_frame *f)
     return mux_start(s, false, true) == 0 ? 1 : -EINVAL;
 }
 
-/* Writes F to the muxer; DUR_MS is the video frame's duration (ignored for audio). */
-static int write_packet(struct seg_stream *s, const struct seg_frame *f, int idx, int64_t dur_ms)
+/* Writes one packet: DTS/PTS/DUR in the track's time base. */
+static int write_packet(struct seg_stream *s, const struct seg_frame *f, int idx, int64_t dts,
+                        int64_t pts, int64_t dur)
 {
     AVStream *st = s->fmt->streams[idx];
-    AVRational ms = {1, 1000};
     AVPacket *pkt = s->pkt;
-    int64_t dts, pts, dur;
-    int t = f->track;
+    int64_t end;
     int rc;
-
-    if (f->track == SEG_VIDEO) {
-        dts = av_rescale_q(f->dts_ms, ms, st->time_base);
-        pts = av_rescale_q(f->dts_ms + (f->cts_ms > 0 ? f->cts_ms : 0), ms, st->time_base);
-        dur = av_rescale_q(dur_ms > 0 ? dur_ms : 1, ms, st->time_base);
-    } else {
-        int64_t expect_ms = s->audio_next * 1000 / s->aac.sample_rate;
-
-        if (!s->audio_clock || llabs(f->dts_ms - expect_ms) > AUDIO_RESYNC_MS) {
-            if (s->audio_clock)
-                log_debug(s->logname, "audio clock resync: %" PRId64 " ms off",
-                          f->dts_ms - expect_ms);
-            s->audio_next = av_rescale(f->dts_ms, s->aac.sample_rate, 1000);
-            s->audio_clock = true;
-        }
-        dts = pts = av_rescale_q(s->audio_next, (AVRational){1, s->aac.sample_rate},
-                                 st->time_base);
-        dur = av_rescale_q(AAC_FRAME_SAMPLES, (AVRational){1, s->aac.sample_rate},
-                           st->time_base);
-        s->audio_next += AAC_FRAME_SAMPLES;
-    }
-    /* The muxer rejects decode times that do not increase. */
-    if (s->have_last[t] && dts <= s->last_dts_tb[t])
-        dts = s->last_dts_tb[t] + 1;
-    if (pts < dts)
-        pts = dts;
-    s->last_dts_tb[t] = dts;
-    s->have_last[t] = true;
 
     pkt->data = (uint8_t *)f->data;
     pkt->size = (int)f->len;
@@ -683,16 +545,82 @@ static int write_packet(struct seg_stream *s, const struct seg_frame *f, int idx
     rc = av_write_frame(s->fmt, pkt);
     if (rc < 0) {
         log_warn(s->logname, "muxer dropped a %s frame at %" PRId64 " ms: %s",
-                 t == SEG_VIDEO ? "video" : "audio", f->dts_ms, av_err2str(rc));
+                 f->track == SEG_VIDEO ? "video" : "audio", f->dts_ms, av_err2str(rc));
         return 0; /* one bad frame does not end the stream */
     }
-    {
-        int64_t end = f->dts_ms + av_rescale_q(dur, st->time_base, ms);
-
-        if (end > s->end_ms)
-            s->end_ms = end;
-    }
+    s->seg_bytes += (int64_t)f->len;
+    end = av_rescale_q(dts + dur, st->time_base, (AVRational){1, 1000});
+    if (end > s->end_ms)
+        s->end_ms = end;
     return 0;
+}
+
+/*
+ * F's NAL units preceded by the SPS and PPS of the current configuration
+ * (ISO/IEC 14496-15 5.3.3.1 record into length-prefixed units), into OUT.
+ * Returns 0 or -EINVAL/-ENOMEM.
+ */
+static int with_parameter_sets(const struct seg_stream *s, const struct seg_frame *f,
+                               struct bytes *out)
+{
+    const uint8_t *p = s->avcc, *end = s->avcc + s->avcc_len;
+    int nls = s->avc.nal_length_size, rc = 0;
+
+    if (s->avcc_len < 6)
+        return -EINVAL;
+    p += 5;
+    for (int list = 0; list < 2 && rc == 0; list++) {
+        int n;
+
+        if (p >= end)
+            return -EINVAL;
+        n = list == 0 ? (*p++ & 0x1f) : *p++;
+        for (int i = 0; i < n && rc == 0; i++) {
+            size_t len;
+            uint8_t pre[4];
+
+            if (end - p < 2 || (size_t)(end - p - 2) < (len = (size_t)p[0] << 8 | p[1]))
+                return -EINVAL;
+            for (int k = 0; k < nls; k++)
+                pre[k] = (uint8_t)(len >> (8 * (nls - 1 - k)));
+            rc = bytes_append(out, pre, (size_t)nls);
+            if (rc == 0)
+                rc = bytes_append(out, p + 2, len);
+            p += 2 + len;
+        }
+    }
+    return rc == 0 ? bytes_append(out, f->data, f->len) : rc;
+}
+
+/* Writes video frame F (output times, pts = dts + cts >= dts) lasting DUR_MS. */
+static int write_video(struct seg_stream *s, const struct seg_frame *f, int64_t dur_ms)
+{
+    struct seg_frame g = *f;
+    struct bytes au = {0};
+    int rc;
+
+    /*
+     * The first keyframe after a new init segment carries its parameter sets
+     * in-band too: players that read across EXT-X-MAP changes without
+     * reinitialising (ffmpeg's HLS demuxer) then decode the new configuration.
+     */
+    if (f->keyframe && s->inband_ps && s->avc.nal_length_size > 0 &&
+        with_parameter_sets(s, f, &au) == 0) {
+        g.data = au.data;
+        g.len = au.len;
+        s->inband_ps = false;
+    }
+    rc = write_packet(s, &g, s->vidx, g.dts_ms * 90, (g.dts_ms + g.cts_ms) * 90,
+                      (dur_ms > 0 ? dur_ms : 1) * 90);
+    bytes_reset(&au);
+    s->video_end_ms = g.dts_ms + (dur_ms > 0 ? dur_ms : 1);
+    return rc;
+}
+
+/* Writes audio frame F at sample time AT (seg_audio_place). */
+static int write_audio(struct seg_stream *s, const struct seg_frame *f, int64_t at)
+{
+    return write_packet(s, f, s->aidx, at, at, AAC_FRAME_SAMPLES);
 }
 
 /* Writes the held video frame, now that the next one (at NEXT_DTS_MS) gives its duration. */
@@ -704,10 +632,8 @@ static int write_held(struct seg_stream *s, int64_t next_dts_ms)
     if (!s->held)
         return 0;
     if (dur <= 0)
-        dur = s->video_delta_ms > 0 ? s->video_delta_ms : 1;
-    else
-        s->video_delta_ms = dur;
-    rc = write_packet(s, &s->held_f, s->vidx, dur);
+        dur = s->clock.good_delta > 0 ? s->clock.good_delta : 33;
+    rc = write_video(s, &s->held_f, dur);
     s->held = false;
     return rc;
 }
@@ -723,46 +649,91 @@ static int hold(struct seg_stream *s, const struct seg_frame *f)
     return 0;
 }
 
+/* The keyframe warning, repeated while keyframes keep coming too late. */
+static void warn_gop(struct seg_stream *s, int64_t len_ms)
+{
+    int64_t now = time_mono_ms();
+    double target = s->ch->p.segment_ms / 1000.0;
+
+    if (s->warned_gop_ms && now - s->warned_gop_ms < GOP_WARN_EVERY_MS)
+        return;
+    s->warned_gop_ms = now;
+    log_warn(s->logname,
+             "no keyframe for %.1f s, longer than the %.1f s segment target: cutting without "
+             "one (%ld times so far; players may need the previous segment): set the "
+             "encoder's keyframe interval to %.0f s (OBS: Output > Keyframe Interval; ffmpeg: "
+             "-g FRAMES or -force_key_frames)",
+             len_ms / 1000.0, target, s->forced_cuts, ceil(target));
+}
+
+/*
+ * Whether the open segment must end before F although F is no keyframe: the
+ * fixed target duration would be exceeded (rounded EXTINF <= target, RFC 8216
+ * 4.3.3.1) or the segment is full.
+ */
+static bool must_cut(struct seg_stream *s, const struct seg_frame *f)
+{
+    struct seg_channel *c = s->ch;
+    int64_t frame = s->clock.good_delta > 0 ? s->clock.good_delta : 33;
+    int64_t limit = c->target_duration * 1000LL + 500 - 2 * frame;
+    int64_t len = f->dts_ms - s->seg_start_ms;
+
+    if (limit < c->target_duration * 1000LL)
+        limit = c->target_duration * 1000LL;
+    if (s->seg_bytes >= c->p.max_segment_bytes) {
+        log_warn(s->logname, "segment reached %" PRId64 " bytes (max_segment_bytes): cut",
+                 s->seg_bytes);
+        return true;
+    }
+    if (len + frame <= limit)
+        return false;
+    s->forced_cuts++;
+    warn_gop(s, len);
+    return true;
+}
+
 /*
  * Cuts before F if it starts a segment or (LL-HLS) a part: closes the open
  * part/segment at F's timestamp and opens new ones at it.
  */
-static int cut_before(struct seg_stream *s, const struct seg_frame *f)
+static int cut_before(struct seg_stream *s, const struct seg_frame *f, int64_t frame_ms)
 {
-    bool cut_point = s->vidx >= 0 ? (f->track == SEG_VIDEO && f->keyframe) : true;
+    struct seg_channel *c = s->ch;
+    bool key = s->vidx >= 0 ? (f->track == SEG_VIDEO && f->keyframe) : true;
     bool part_point = s->vidx >= 0 ? f->track == SEG_VIDEO : true;
+    bool forced = false;
     int64_t t = f->dts_ms;
     int rc;
 
-    if (cut_point && s->seg_open && t - s->seg_start_ms >= s->p.segment_ms) {
-        rc = finish_segment(s, t, false);
+    if (s->seg_open && ((key && t - s->seg_start_ms >= c->p.segment_ms) ||
+                        (part_point && (forced = must_cut(s, f))))) {
+        rc = finish_segment(s, t);
         if (rc < 0)
             return rc;
     }
     if (!s->seg_open) {
-        if (!cut_point)
+        if (!key && !forced)
             return 1; /* not before a keyframe: dropped */
-        if (s->have_next_p) { /* a live reload's timing, from this segment on */
-            s->p.segment_ms = s->next_p.segment_ms;
-            s->p.window_segments = s->next_p.window_segments;
-            s->have_next_p = false;
+        if (c->have_next_p) { /* a live reload's timing, from this segment on */
+            c->p = c->next_p;
+            c->have_next_p = false;
         }
         s->seg_open = true;
+        s->seg_independent = key;
         s->seg_start_ms = t;
         s->seg_pdt_ms = time_wall_ms();
         s->seg_video_frames = 0;
-    } else if (s->p.part_ms > 0 && part_point && s->part_open) {
+        s->seg_bytes = 0;
+    } else if (c->p.part_ms > 0 && part_point && s->part_open) {
         /*
          * Parts end on the frame closest to the target (within half a frame),
          * and never past the advertised PART-TARGET, which has room for that
          * rounding (seg_part_target_ms).
          */
-        int64_t frame_ms = f->track == SEG_VIDEO ? (s->video_delta_ms > 0 ? s->video_delta_ms : 1)
-                                                 : AAC_FRAME_SAMPLES * 1000 / s->aac.sample_rate;
         int64_t len = t - s->part_start_ms;
 
-        if (len >= s->p.part_ms - frame_ms / 2 ||
-            len + frame_ms > seg_part_target_ms(s->p.part_ms)) {
+        if (len >= c->p.part_ms - frame_ms / 2 ||
+            len + frame_ms > seg_part_target_ms(c->p.part_ms)) {
             rc = finish_part(s, t, true);
             if (rc < 0)
                 return rc;
@@ -771,15 +742,85 @@ static int cut_before(struct seg_stream *s, const struct seg_frame *f)
     if (!s->part_open) {
         s->part_open = true;
         s->part_start_ms = t;
-        s->part_independent = cut_point || (f->track == SEG_VIDEO && f->keyframe);
+        s->part_independent = f->track == SEG_VIDEO ? f->keyframe : true;
     }
     return 0;
+}
+
+/* At a cut point after a configuration change: a new muxer (and init segment). */
+static int restart_muxer(struct seg_stream *s, const struct seg_frame *f)
+{
+    int rc;
+
+    rc = write_held(s, f->dts_ms);
+    if (rc == 0)
+        rc = finish_segment(s, f->dts_ms);
+    if (rc < 0)
+        return rc;
+    s->discard_output = true; /* the trailer (mfra) is not part of any segment */
+    av_write_trailer(s->fmt);
+    s->discard_output = false;
+    s->out.len = 0;
+    mux_free(s);
+    s->started = false;
+    s->restart = s->restart_audio_cfg = false;
+    s->audio_clock = false; /* the sample rate may have changed */
+    s->ch->disc_next = true;
+    return mux_start(s, s->avcc != NULL, s->asc != NULL) == 0 ? 0 : -EINVAL;
+}
+
+/* Logs the clock's repairs once per publisher, with their size. */
+static void log_clock(struct seg_stream *s, int t, bool jumped)
+{
+    if (jumped && !s->warned_jump) {
+        s->warned_jump = true;
+        log_warn(s->logname,
+                 "%s timestamps jumped %+.3f s: continuing at the expected time (logged once; "
+                 "%ld so far)",
+                 t == SEG_VIDEO ? "video" : "audio", s->clock.last_jump_ms / 1000.0,
+                 s->clock.jumps);
+    }
+    if (s->clock.fixups && !s->warned_fixup) {
+        s->warned_fixup = true;
+        log_warn(s->logname, "video decode timestamps repeat or go back: fixed up (logged once)");
+    }
+}
+
+/* Audio of an A/V stream follows the video's cuts; audio-only streams cut on it. */
+static int audio_frame(struct seg_stream *s, struct seg_frame *g)
+{
+    int64_t at;
+    bool timed = !s->have_audio_in || g->dts_ms != s->last_audio_in_ms;
+    int rc;
+
+    s->have_audio_in = true;
+    s->last_audio_in_ms = g->dts_ms;
+    if (!seg_audio_place(&s->audio_next, &s->audio_clock, g->dts_ms, timed, s->mux_rate,
+                         AAC_FRAME_SAMPLES, &at)) {
+        if (s->audio_dropped++ == 0)
+            log_info(s->logname, "audio timestamps run behind the samples: dropping a frame "
+                                 "now and then to keep A/V within one frame (logged once)");
+        return 0;
+    }
+    g->dts_ms = at * 1000 / s->mux_rate;
+    if (s->vidx < 0) {
+        rc = cut_before(s, g, AAC_FRAME_SAMPLES * 1000 / s->mux_rate);
+        if (rc != 0)
+            return rc < 0 ? rc : 0;
+    } else if (!s->seg_open) {
+        return 0;
+    }
+    return write_audio(s, g, at);
 }
 
 int seg_stream_frame(struct seg_stream *s, const struct seg_frame *f)
 {
     int t = f->track, idx, rc;
+    struct seg_frame g = *f;
+    bool jumped;
 
+    if (!s->ch)
+        return -ECANCELED; /* taken over */
     if (!f->len || f->len > INT32_MAX)
         return 0;
     s->cut_ref_ms = s->last_in_ms; /* a cut now ends with the previous frame */
@@ -791,84 +832,86 @@ int seg_stream_frame(struct seg_stream *s, const struct seg_frame *f)
         s->warned_nocfg[t] = true;
         return 0;
     }
+    g.dts_ms = seg_clock_map(&s->clock, t, f->dts_ms, &jumped);
+    if (t == SEG_VIDEO) {
+        bool was = s->clock.pts_from_dts;
+        int64_t pts;
+
+        g.dts_ms = seg_clock_video_dts(&s->clock, g.dts_ms, f->cts_ms, &pts);
+        g.cts_ms = (int32_t)(pts - g.dts_ms);
+        if (!was && s->clock.pts_from_dts && s->held) {
+            /* The frame before already had a moved decode time: its offset follows too. */
+            int64_t c = (int64_t)s->held_in_cts + s->clock.cts_shift;
+
+            s->held_f.cts_ms = (int32_t)(c > 0 ? c : 0);
+        }
+    }
+    log_clock(s, t, jumped);
     if (!s->pkt && !(s->pkt = av_packet_alloc()))
         return -ENOMEM;
     if (!s->started) {
-        rc = maybe_start(s, f);
+        rc = maybe_start(s, &g);
         if (rc <= 0)
+            return rc;
+    } else if (s->restart && (s->avcc ? t == SEG_VIDEO && f->keyframe : t == SEG_AUDIO)) {
+        if ((rc = restart_muxer(s, &g)) < 0)
             return rc;
     }
     idx = t == SEG_VIDEO ? s->vidx : s->aidx;
-    if (idx < 0)
-        return 0; /* track not in this muxer (its config came too late) */
+    if (idx < 0 || (t == SEG_AUDIO && s->restart_audio_cfg))
+        return 0; /* track not in this muxer (yet), or its frames no longer fit it */
+    if (t == SEG_AUDIO)
+        return audio_frame(s, &g);
 
-    if (t == SEG_VIDEO) {
-        /* The held frame ends where this one starts; it belongs before any cut. */
-        rc = write_held(s, f->dts_ms);
-        if (rc < 0)
-            return rc;
-    } else if (s->vidx >= 0) {
-        /* Audio follows the video's cuts. */
-        if (s->seg_open)
-            rc = write_packet(s, f, idx, 0);
-        else
-            rc = 0;
-        s->last_dts_ms[t] = f->dts_ms;
+    /* The held frame ends where this one starts; it belongs before any cut. */
+    rc = write_held(s, g.dts_ms);
+    if (rc < 0)
         return rc;
-    }
-    rc = cut_before(s, f);
+    rc = cut_before(s, &g, s->clock.good_delta > 0 ? s->clock.good_delta : 33);
     if (rc != 0)
         return rc < 0 ? rc : 0;
-    if (t == SEG_VIDEO)
-        s->seg_video_frames++;
-    s->last_dts_ms[t] = f->dts_ms;
-    return t == SEG_VIDEO ? hold(s, f) : write_packet(s, f, idx, 0);
+    s->seg_video_frames++;
+    s->held_in_cts = f->cts_ms;
+    return hold(s, &g);
+}
+
+void seg_stream_stop(struct seg_stream *s)
+{
+    if (s->started) {
+        s->cut_ref_ms = s->last_in_ms; /* the last segment ends with the last frame */
+        if (s->held)
+            write_held(s, s->held_f.dts_ms +
+                              (s->clock.good_delta > 0 ? s->clock.good_delta : 33));
+        /* EXTINF follows the track segments are cut on, as for every other segment. */
+        finish_segment(s, s->vidx >= 0 && s->video_end_ms > 0 ? s->video_end_ms : s->end_ms);
+        s->discard_output = true; /* the trailer (mfra) is not part of any segment */
+        av_write_trailer(s->fmt);
+        s->started = false;
+    }
+    mux_free(s);
 }
 
 void seg_stream_set_params(struct seg_stream *s, const struct seg_params *p)
 {
-    s->next_p = *p;
-    if (s->next_p.segment_ms < 100)
-        s->next_p.segment_ms = 100;
-    if (s->next_p.window_segments < 2)
-        s->next_p.window_segments = 2;
-    s->have_next_p = true;
+    if (s->ch)
+        seg_channel_set_params(s->ch, p);
 }
 
 void seg_stream_close(struct seg_stream *s)
 {
-    int64_t linger;
-
     if (!s)
         return;
-    if (s->started) {
-        s->cut_ref_ms = s->last_in_ms;
-        if (s->held)
-            write_held(s, s->held_f.dts_ms + (s->video_delta_ms > 0 ? s->video_delta_ms : 33));
-        finish_segment(s, s->end_ms, true);
-        if (s->ndone) {
-            seg_publish_playlists(s, true);
-            /* Exact now: the peak of every segment, no estimate. */
-            s->md.video_kbps = s->md.audio_kbps = 0;
-            seg_publish_multivariant(s);
-        }
-        s->discard_output = true; /* the trailer (mfra) is not part of any segment */
-        av_write_trailer(s->fmt);
-        log_info(s->logname, "ended after %" PRIu64 " segments", s->next_msn);
+    if (s->ch) {
+        seg_stream_stop(s);
+        seg_channel_detach(s);
     }
-    rec_end(s->rec);
     mux_free(s);
     av_packet_free(&s->pkt);
-    linger = (int64_t)s->p.segment_ms * s->p.window_segments * 2;
-    store_release(s->ss, linger > ENDED_LINGER_MIN_MS ? linger : ENDED_LINGER_MIN_MS);
-    for (int i = 0; i < s->ndone; i++)
-        free(s->done[i].parts);
     for (int i = 0; i < s->nparts; i++)
         buf_unref(s->parts[i].b);
     free(s->parts);
     bytes_reset(&s->out);
     bytes_reset(&s->held_data);
-    free(s->done);
     free(s->avcc);
     free(s->asc);
     free(s);

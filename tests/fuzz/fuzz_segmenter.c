@@ -15,7 +15,8 @@
  *   3 AUDIO  bit3: DELTA int16 follows, else 21 ms; SIZE byte; bit5: raw bytes
  *   4 META   FLAGS byte (has video/audio), FPS byte, KBPS byte
  *   5 PARAMS  a live reload's timing from one byte (as the header)
- *   6 RECONNECT  close and open the stream again (a new publish)
+ *   6 RECONNECT  close and open the stream again (a new publish; with the
+ *            header's bit 7 within the reconnect grace: the playlist continues)
  *   7 BURST  COUNT byte: COUNT x (video frame every 33 ms with a keyframe every
  *            (bits 3-5)*8+1 frames, plus the audio frames due before it, 1024
  *            samples apart at the rate of the last known ASC set, 44.1 kHz if none)
@@ -24,10 +25,11 @@
  * is opened).
  *
  * Invariants, checked on the playlist after every op: it starts with
- * #EXTM3U; EXT-X-MEDIA-SEQUENCE never goes back within a publish; every
- * rounded EXTINF is at most EXT-X-TARGETDURATION (RFC 8216 4.4.3.1); every
- * EXT-X-MAP, segment and part URI it lists can be fetched from the store.
- * After close the playlist ends with EXT-X-ENDLIST.
+ * #EXTM3U; EXT-X-MEDIA-SEQUENCE never goes back and EXT-X-TARGETDURATION
+ * never changes within a playlist's life (across reconnects in the grace);
+ * every rounded EXTINF is at most EXT-X-TARGETDURATION (RFC 8216 4.4.3.1);
+ * every EXT-X-MAP, segment and part URI it lists can be fetched from the
+ * store. A close without grace, and the end, leave EXT-X-ENDLIST.
  */
 #include <errno.h>
 #include <math.h>
@@ -87,14 +89,17 @@ static void params_from(uint8_t b, struct seg_params *p)
     p->segment_ms = seg_ms[b & 3];
     p->part_ms = part_ms[(b >> 2) & 3];
     p->window_segments = 2 + ((b >> 4) & 7);
+    p->reconnect_grace_ms = b & 0x80 ? 30000 : 0;
 }
 
 struct run {
     struct store *st;
+    struct seg_hub *hub;
     struct seg_stream *s;
     struct seg_params p;
     int64_t vdts, adts;
     int64_t last_seq;
+    long last_target;
     int frames;
     int arate;   /* sample rate of the last known AudioSpecificConfig set */
     int64_t aacc; /* BURST's audio clock remainder, in 1/arate ms */
@@ -104,8 +109,11 @@ struct run {
 /* The only code that knows how the segmenter's streams are opened and closed. */
 static int stream_open(struct run *r)
 {
-    r->last_seq = -1;
-    return seg_stream_open(r->st, NAME, &r->p, &r->s);
+    if (r->p.reconnect_grace_ms <= 0) { /* a new playlist */
+        r->last_seq = -1;
+        r->last_target = -1;
+    }
+    return seg_stream_open(r->hub, NAME, &r->p, &r->s);
 }
 
 static void stream_close(struct run *r)
@@ -151,6 +159,8 @@ static bool check_playlist(struct run *r)
         if (len > 22 && memcmp(p, "#EXT-X-TARGETDURATION:", 22) == 0) {
             target = strtol(p + 22, NULL, 10);
             FUZZ_CHECK(target > 0);
+            FUZZ_CHECK(r->last_target < 0 || target == r->last_target);
+            r->last_target = target;
         } else if (len > 22 && memcmp(p, "#EXT-X-MEDIA-SEQUENCE:", 22) == 0) {
             long long seq = strtoll(p + 22, NULL, 10);
 
@@ -346,7 +356,10 @@ static int step(struct run *r, struct script *sc)
     }
     case 6:
         stream_close(r);
-        check_ended(r);
+        if (r->p.reconnect_grace_ms <= 0)
+            check_ended(r);
+        else
+            FUZZ_CHECK(!check_playlist(r)); /* in its grace: live, no ENDLIST */
         return stream_open(r) == 0 ? 0 : -EIO;
     default:
         return burst(r, sc, op);
@@ -368,7 +381,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     r = calloc(1, sizeof(*r));
     FUZZ_CHECK(r && (r->st = store_new()));
+    FUZZ_CHECK(seg_hub_new(r->st, &r->hub) == 0);
     params_from(*sc.p++, &r->p);
+    r->last_seq = r->last_target = -1;
     r->vdts = r->adts = 0;
     r->arate = 44100;
     FUZZ_CHECK(stream_open(r) == 0);
@@ -380,6 +395,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_playlist(r);
     }
     stream_close(r);
+    seg_hub_free(r->hub); /* ends a playlist in its grace */
     check_ended(r);
     store_free(r->st);
     free(r);

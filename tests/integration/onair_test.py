@@ -54,7 +54,9 @@ class Server:
             "rtmp": {"listen": "127.0.0.1:0"},
             "http": {"listen": "127.0.0.1:0"},
             "admin": {"listen": "127.0.0.1:0"},
-            "hls": {"segment_seconds": 2, "window_segments": 6},
+            # Most tests want a stream to end when its publisher leaves; the
+            # reconnect tests set a grace.
+            "hls": {"segment_seconds": 2, "window_segments": 6, "reconnect_grace_seconds": 0},
         }
         for section, values in (config or {}).items():
             cfg.setdefault(section, {}).update(values)

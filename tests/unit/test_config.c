@@ -93,6 +93,8 @@ static void test_defaults(void)
     CHECK(c.hls_segment_seconds == 2.0);
     CHECK(c.hls_part_seconds == 0.333);
     CHECK_EQ_INT(c.hls_window_segments, 6);
+    CHECK(c.hls_reconnect_grace_seconds == 30);
+    CHECK_EQ_INT(c.hls_max_segment_bytes, 32 * 1024 * 1024);
     CHECK_EQ_STR(c.log_level, "info");
     CHECK_EQ_INT(cfg_log_level(&c), LOG_INFO);
     CHECK_EQ_STR(c.process_pid_file, "");
@@ -408,8 +410,10 @@ static void test_out_of_range(void)
     char doc[600];
 
     CHECK_FAILS("hls:\n  window_segments: 101\n",
-                "t.yaml:2:20: ", "hls.window_segments: must be from 2 to 100, got 101");
-    CHECK_FAILS("hls:\n  window_segments: 1\n", "t.yaml:2:20: ", "must be from 2 to 100");
+                "t.yaml:2:20: ", "hls.window_segments: must be from 3 to 100, got 101");
+    CHECK_FAILS("hls:\n  window_segments: 2\n", "t.yaml:2:20: ",
+                "hls.window_segments: must be from 3 to 100, got 2 (RFC 8216 6.2.2: a live "
+                "playlist lists at least three target durations)");
     CHECK_FAILS("rtmp:\n  max_message_bytes: 99999999999999999999999999\n",
                 "t.yaml:2:22: ", "must be from 64KiB to 64MiB");
     CHECK_FAILS("http:\n  playlist_max_age: -1\n", "t.yaml:2:21: ", "must be from 0 to 60");
@@ -623,7 +627,7 @@ static void test_load_files(void)
     fputs("rtmp:\n  app: from-file\nhls:\n  window_segments: 1000\n", f);
     fclose(f);
     CHECK_EQ_INT(cfg_load(path, &c, &e), -EINVAL);
-    snprintf(want, sizeof(want), "%s:4:20: hls.window_segments: must be from 2 to 100", path);
+    snprintf(want, sizeof(want), "%s:4:20: hls.window_segments: must be from 3 to 100", path);
     CHECK(!strncmp(cfg_errors_str(&e), want, strlen(want)));
     cfg_errors_reset(&e);
 

@@ -367,6 +367,7 @@ static void test_segmenter_av(void)
     const char *flv = "/tmp/onair-test-seg-av.flv";
     struct seg_params p = {.segment_ms = 2000, .window_segments = 20};
     struct store *st = store_new();
+    struct seg_hub *hub = NULL;
     struct seg_stream *s = NULL, *s2 = NULL;
     struct flv_file f;
     struct buf *b, *init, *first_seg;
@@ -381,9 +382,9 @@ static void test_segmenter_av(void)
                                "-preset veryfast -bf 2 -g 30 -pix_fmt yuv420p -c:a aac -b:a 64k"),
                  0);
     CHECK_EQ_INT(load_flv(flv, &f), 0);
-    CHECK_EQ_INT(seg_stream_open(st, "show", &p, &s), 0);
-    CHECK_EQ_INT(seg_stream_open(st, "show", &p, &s2), -EBUSY);
-    CHECK_EQ_INT(seg_stream_open(st, "../etc", &p, &s2), -EINVAL);
+    CHECK_EQ_INT(seg_hub_new(st, &hub), 0);
+    CHECK_EQ_INT(seg_stream_open(hub, "show", &p, &s), 0);
+    CHECK_EQ_INT(seg_stream_open(hub, "../etc", &p, &s2), -EINVAL);
     CHECK(feed_flv(&f, s, &last_ms) > 500);
     /* while live: playlists and segments are there, no ENDLIST */
     b = store_get(st, "show", "media.m3u8", &kind);
@@ -438,7 +439,7 @@ static void test_segmenter_av(void)
 
         if (old_init)
             sscanf(old_init, "%63[^\"]", oldname);
-        CHECK_EQ_INT(seg_stream_open(st, "show", &p, &s), 0);
+        CHECK_EQ_INT(seg_stream_open(hub, "show", &p, &s), 0);
         f.pos = 13;
         last_ms = 0;
         CHECK(feed_flv(&f, s, &last_ms) > 500);
@@ -451,6 +452,7 @@ static void test_segmenter_av(void)
     free(text);
     free(f.data);
     unlink(flv);
+    seg_hub_free(hub);
     store_free(st);
 }
 
@@ -475,13 +477,21 @@ static void feed_until(struct flv_file *f, struct seg_stream *s, int64_t stop_ms
 }
 
 /* A live reload's timing (seg_stream_set_params) applies from the next segment. */
+/*
+ * A live reload's timing applies from the next segment that opens: a shorter
+ * segment_ms from there, a longer one only up to the playlist's target
+ * duration (RFC 8216 6.2.1: EXT-X-TARGETDURATION never changes).
+ */
 static void test_segmenter_reload_params(void)
 {
     const char *flv = "/tmp/onair-test-seg-reload.flv";
-    struct seg_params p = {.segment_ms = 1000, .window_segments = 20};
-    struct seg_params next = {.segment_ms = 2000, .window_segments = 20};
-    double want[] = {1, 1, 1, 1, 2, 2, 2}, got[16];
+    struct seg_params p = {.segment_ms = 2000, .window_segments = 20};
+    struct seg_params shorter = {.segment_ms = 1000, .window_segments = 20};
+    struct seg_params longer = {.segment_ms = 4000, .window_segments = 20};
+    /* 2-4 was open at the reload and keeps its 2 s */
+    double want[] = {2, 2, 1, 1, 1, 1, 1, 1}, got[16];
     struct store *st = store_new();
+    struct seg_hub *hub = NULL;
     struct seg_stream *s = NULL;
     struct flv_file f;
     enum store_kind kind;
@@ -493,9 +503,10 @@ static void test_segmenter_reload_params(void)
                                "-preset veryfast -g 30 -pix_fmt yuv420p"),
                  0);
     CHECK_EQ_INT(load_flv(flv, &f), 0);
-    CHECK_EQ_INT(seg_stream_open(st, "reload", &p, &s), 0);
-    feed_until(&f, s, 4000); /* segments 0-1, 1-2, 2-3 done; 3-4 open */
-    seg_stream_set_params(s, &next);
+    CHECK_EQ_INT(seg_hub_new(st, &hub), 0);
+    CHECK_EQ_INT(seg_stream_open(hub, "reload", &p, &s), 0);
+    feed_until(&f, s, 3000); /* 0-2 done; 2-4 open */
+    seg_stream_set_params(s, &shorter);
     CHECK(feed_flv(&f, s, &last_ms) > 100);
     seg_stream_close(s);
     b = store_get(st, "reload", "media.m3u8", &kind);
@@ -503,6 +514,7 @@ static void test_segmenter_reload_params(void)
     if (b) {
         char *text = strndup((const char *)b->data, b->len);
 
+        CHECK(strstr(text, "#EXT-X-TARGETDURATION:2\n") != NULL);
         for (char *q = text; (q = strstr(q, "#EXTINF:")) && n < 16; q++)
             got[n++] = atof(q + 8);
         free(text);
@@ -511,8 +523,38 @@ static void test_segmenter_reload_params(void)
     CHECK_EQ_INT(n, (int)ARRAY_LEN(want));
     for (int i = 0; i < n && i < (int)ARRAY_LEN(want); i++)
         CHECK(got[i] > want[i] - 0.05 && got[i] < want[i] + 0.05);
+    seg_hub_free(hub);
+    store_free(st);
+
+    /* Longer than the target: capped at it, the target stays. */
+    st = store_new();
+    hub = NULL;
+    n = 0;
+    last_ms = 0;
+    CHECK_EQ_INT(seg_hub_new(st, &hub), 0);
+    CHECK_EQ_INT(seg_stream_open(hub, "reload", &p, &s), 0);
+    f.pos = 13; /* FLV header + PreviousTagSize0 */
+    feed_until(&f, s, 3000);
+    seg_stream_set_params(s, &longer);
+    CHECK(feed_flv(&f, s, &last_ms) > 100);
+    seg_stream_close(s);
+    b = store_get(st, "reload", "media.m3u8", &kind);
+    CHECK(b != NULL);
+    if (b) {
+        char *text = strndup((const char *)b->data, b->len);
+
+        CHECK(strstr(text, "#EXT-X-TARGETDURATION:2\n") != NULL);
+        for (char *q = text; (q = strstr(q, "#EXTINF:")) && n < 16; q++)
+            got[n++] = atof(q + 8);
+        free(text);
+        buf_unref(b);
+    }
+    CHECK_EQ_INT(n, 5);
+    for (int i = 0; i < n && i < 5; i++)
+        CHECK(got[i] > 1.95 && got[i] < 2.05);
     free(f.data);
     unlink(flv);
+    seg_hub_free(hub);
     store_free(st);
 }
 
@@ -538,9 +580,10 @@ static long media_sequence(struct store *st, const char *name)
 static void test_segmenter_reload_widens_window(void)
 {
     const char *flv = "/tmp/onair-test-seg-widen.flv";
-    struct seg_params p = {.segment_ms = 1000, .window_segments = 2};
+    struct seg_params p = {.segment_ms = 1000, .window_segments = 3};
     struct seg_params next = {.segment_ms = 1000, .window_segments = 8};
     struct store *st = store_new();
+    struct seg_hub *hub = NULL;
     struct seg_stream *s = NULL;
     struct flv_file f;
     long seq;
@@ -549,14 +592,16 @@ static void test_segmenter_reload_widens_window(void)
                                "-preset veryfast -g 30 -pix_fmt yuv420p"),
                  0);
     CHECK_EQ_INT(load_flv(flv, &f), 0);
-    CHECK_EQ_INT(seg_stream_open(st, "widen", &p, &s), 0);
-    feed_until(&f, s, 5000); /* segments 0-3 done, 2 and 3 listed */
+    CHECK_EQ_INT(seg_hub_new(st, &hub), 0);
+    CHECK_EQ_INT(seg_stream_open(hub, "widen", &p, &s), 0);
+    feed_until(&f, s, 6000); /* segments 0-4 done, 2 to 4 listed */
     seq = media_sequence(st, "widen");
     CHECK_EQ_INT(seq, 2);
     seg_stream_set_params(s, &next);
-    feed_until(&f, s, 6500);  /* one more segment, in the wider window */
+    feed_until(&f, s, 7500);  /* one more segment, in the wider window */
     CHECK(media_sequence(st, "widen") >= seq);
     seg_stream_close(s);
+    seg_hub_free(hub);
     CHECK(media_sequence(st, "widen") >= seq);
     free(f.data);
     unlink(flv);
@@ -579,6 +624,7 @@ static void test_segmenter_single_track(void)
 
     for (size_t i = 0; i < (size_t)ARRAY_LEN(cases); i++) {
         struct store *st = store_new();
+        struct seg_hub *hub = NULL;
         struct seg_stream *s = NULL;
         struct flv_file f;
         enum store_kind kind;
@@ -589,7 +635,8 @@ static void test_segmenter_single_track(void)
 
         CHECK_EQ_INT(make_flv(flv, cases[i].args), 0);
         CHECK_EQ_INT(load_flv(flv, &f), 0);
-        CHECK_EQ_INT(seg_stream_open(st, "one", &p, &s), 0);
+        CHECK_EQ_INT(seg_hub_new(st, &hub), 0);
+        CHECK_EQ_INT(seg_stream_open(hub, "one", &p, &s), 0);
         CHECK(feed_flv(&f, s, &last_ms) > 100);
         seg_stream_close(s);
         b = store_get(st, "one", "index.m3u8", &kind);
@@ -602,37 +649,138 @@ static void test_segmenter_single_track(void)
         buf_unref(b);
         free(f.data);
         unlink(flv);
+        seg_hub_free(hub);
         store_free(st);
     }
 }
 
-/* An encoder keyframe interval longer than the target: segments follow the
- * keyframes and the target duration tells the truth. */
+/* An encoder keyframe interval longer than the target: the target duration
+ * stays, segments are cut without a keyframe, and the playlist says so. */
 static void test_segmenter_long_gop(void)
 {
     const char *flv = "/tmp/onair-test-seg-gop.flv";
     struct seg_params p = {.segment_ms = 2000, .window_segments = 6};
     struct store *st = store_new();
+    struct seg_hub *hub = NULL;
     struct seg_stream *s = NULL;
     struct flv_file f;
     enum store_kind kind;
     struct buf *b;
     int64_t last_ms = 0;
     int n = 0;
+    char *text;
 
     CHECK_EQ_INT(make_flv(flv, "-f lavfi -i testsrc2=size=160x120:rate=25 -t 12 -c:v libx264 "
                                "-preset veryfast -g 100 -keyint_min 100 -sc_threshold 0 "
                                "-pix_fmt yuv420p"),
                  0);
     CHECK_EQ_INT(load_flv(flv, &f), 0);
-    CHECK_EQ_INT(seg_stream_open(st, "gop", &p, &s), 0);
+    CHECK_EQ_INT(seg_hub_new(st, &hub), 0);
+    CHECK_EQ_INT(seg_stream_open(hub, "gop", &p, &s), 0);
     CHECK(feed_flv(&f, s, &last_ms) > 100);
     seg_stream_close(s);
     b = store_get(st, "gop", "media.m3u8", &kind);
-    CHECK(buf_has(b, "#EXT-X-TARGETDURATION:4\n"));
-    CHECK(buf_has(b, "#EXTINF:4.000,"));
+    CHECK(buf_has(b, "#EXT-X-TARGETDURATION:2\n"));
+    CHECK(!buf_has(b, "#EXT-X-INDEPENDENT-SEGMENTS"));
     CHECK(b && sum_extinf(b, &n) > 11.9);
-    CHECK_EQ_INT(n, 3);
+    CHECK_EQ_INT(n, 5);
+    text = b ? strndup((const char *)b->data, b->len) : NULL;
+    for (char *q = text; q && (q = strstr(q, "#EXTINF:")); q++)
+        CHECK(atof(q + 8) < 2.5); /* rounds to the target at most */
+    free(text);
+    buf_unref(b);
+    free(f.data);
+    unlink(flv);
+    seg_hub_free(hub);
+    store_free(st);
+}
+
+static int count(const struct buf *b, const char *needle)
+{
+    int n = 0;
+    size_t len = strlen(needle);
+
+    for (const uint8_t *p = b ? b->data : NULL, *end = b ? b->data + b->len : NULL;
+         p && (p = memmem(p, (size_t)(end - p), needle, len)); p += len)
+        n++;
+    return n;
+}
+
+/*
+ * A publisher that leaves and comes back within the grace continues the same
+ * playlist: no ENDLIST meanwhile, sequence numbers go on, one discontinuity,
+ * a new init segment. A publish while one is attached takes over.
+ */
+static void test_segmenter_reconnect(void)
+{
+    const char *flv = "/tmp/onair-test-seg-rec.flv";
+    struct seg_params p = {.segment_ms = 1000, .window_segments = 20, .part_ms = 333,
+                           .reconnect_grace_ms = 30000};
+    struct store *st = store_new();
+    struct seg_hub *hub = NULL;
+    struct seg_stream *s = NULL, *s2 = NULL;
+    struct seg_frame fr = {0};
+    struct flv_file f;
+    enum store_kind kind;
+    struct buf *b;
+    int64_t last_ms = 0;
+    int n1 = 0, n2 = 0, n3 = 0;
+
+    CHECK_EQ_INT(make_flv(flv, "-f lavfi -i testsrc2=size=160x120:rate=25 -f lavfi -i "
+                               "sine=frequency=440:sample_rate=48000 -t 4 -c:v libx264 "
+                               "-preset veryfast -g 25 -pix_fmt yuv420p -c:a aac"),
+                 0);
+    CHECK_EQ_INT(load_flv(flv, &f), 0);
+    CHECK_EQ_INT(seg_hub_new(st, &hub), 0);
+    CHECK_EQ_INT(seg_stream_open(hub, "re", &p, &s), 0);
+    CHECK(feed_flv(&f, s, &last_ms) > 100);
+    seg_stream_close(s);
+    /* in grace: still live, no ENDLIST, nothing hinted that will not come */
+    CHECK_EQ_INT(store_live_count(st), 1);
+    b = store_get(st, "re", "media.m3u8", &kind);
+    CHECK(b && !buf_has(b, "#EXT-X-ENDLIST"));
+    sum_extinf(b, &n1);
+    CHECK_EQ_INT(n1, 4);
+    CHECK(buf_has(b, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"part-"));
+    CHECK(buf_has(b, "-4-0.m4s\"\n"));
+    buf_unref(b);
+    seg_hub_tick(hub); /* the grace has not passed */
+    CHECK_EQ_INT(store_live_count(st), 1);
+
+    /* back: the same timestamps again (an encoder restart) */
+    CHECK_EQ_INT(seg_stream_open(hub, "re", &p, &s), 0);
+    f.pos = 13;
+    CHECK(feed_flv(&f, s, &last_ms) > 100);
+    b = store_get(st, "re", "media.m3u8", &kind);
+    sum_extinf(b, &n2);
+    CHECK(n2 >= 7);
+    CHECK_EQ_INT(count(b, "#EXT-X-DISCONTINUITY\n"), 1);
+    CHECK_EQ_INT(count(b, "#EXT-X-MAP:"), 2);
+    CHECK(buf_has(b, "#EXT-X-MEDIA-SEQUENCE:0\n"));
+    CHECK(buf_has(b, "-4.m4s\n") && buf_has(b, "-0.mp4\"") && buf_has(b, "-1.mp4\""));
+    buf_unref(b);
+
+    /* a second publisher takes over at once; the first is refused from then on */
+    CHECK_EQ_INT(seg_stream_open(hub, "re", &p, &s2), 0);
+    fr.track = SEG_VIDEO;
+    fr.data = (const uint8_t *)"\0\0\0\1\x65";
+    fr.len = 5;
+    CHECK_EQ_INT(seg_stream_frame(s, &fr), -ECANCELED);
+    seg_stream_close(s);
+    CHECK_EQ_INT(store_live_count(st), 1);
+    f.pos = 13;
+    CHECK(feed_flv(&f, s2, &last_ms) > 100);
+    b = store_get(st, "re", "media.m3u8", &kind);
+    sum_extinf(b, &n3);
+    CHECK(n3 > n2);
+    CHECK_EQ_INT(count(b, "#EXT-X-DISCONTINUITY\n"), 2);
+    CHECK_EQ_INT(count(b, "#EXT-X-MAP:"), 3);
+    buf_unref(b);
+    seg_stream_close(s2);
+    seg_hub_free(hub); /* ends what is in grace */
+    CHECK_EQ_INT(store_live_count(st), 0);
+    b = store_get(st, "re", "media.m3u8", &kind);
+    CHECK(buf_has(b, "#EXT-X-ENDLIST"));
     buf_unref(b);
     free(f.data);
     unlink(flv);
@@ -649,6 +797,7 @@ static void test_segmenter_ll_progress(void)
     const char *flv = "/tmp/onair-test-seg-ll.flv";
     struct seg_params p = {.segment_ms = 1000, .window_segments = 10, .part_ms = 333};
     struct store *st = store_new();
+    struct seg_hub *hub = NULL;
     struct seg_stream *s = NULL;
     struct flv_file f;
     enum store_kind kind;
@@ -662,7 +811,8 @@ static void test_segmenter_ll_progress(void)
                                "-pix_fmt yuv420p -c:a aac -b:a 64k"),
                  0);
     CHECK_EQ_INT(load_flv(flv, &f), 0);
-    CHECK_EQ_INT(seg_stream_open(st, "ll", &p, &s), 0);
+    CHECK_EQ_INT(seg_hub_new(st, &hub), 0);
+    CHECK_EQ_INT(seg_stream_open(hub, "ll", &p, &s), 0);
     while ((rc = feed_tag(&f, s, &last_ms, &frames)) > 0) {
         struct buf *b = store_get(st, "ll", "media.m3u8", &kind);
         char *text = b ? strndup((const char *)b->data, b->len) : NULL;
@@ -691,7 +841,114 @@ static void test_segmenter_ll_progress(void)
     seg_stream_close(s);
     free(f.data);
     unlink(flv);
+    seg_hub_free(hub);
     store_free(st);
+}
+
+/* ---- timestamps (clock.c) -------------------------------------------------- */
+
+static void test_clock_jumps(void)
+{
+    struct seg_clock c = {0};
+    bool j;
+    int64_t out = 0;
+
+    seg_clock_start(&c, 10000, 4000);
+    CHECK_EQ_INT(c.fwd_jump_ms, 5000);
+    /* video from 5000 ms, audio starting 300 ms earlier keeps its offset */
+    CHECK_EQ_INT(seg_clock_map(&c, SEG_VIDEO, 5000, &j), 10000);
+    CHECK(!j);
+    CHECK_EQ_INT(seg_clock_map(&c, SEG_AUDIO, 4700, &j), 9700);
+    CHECK(!j);
+    for (int i = 1; i < 30; i++)
+        out = seg_clock_map(&c, SEG_VIDEO, 5000 + 40 * i, &j);
+    CHECK_EQ_INT(out, 10000 + 40 * 29);
+    /* back 10 s: continues where expected, one interval on */
+    out = seg_clock_map(&c, SEG_VIDEO, 5000 + 40 * 30 - 10000, &j);
+    CHECK(j);
+    CHECK_EQ_INT(out, 10000 + 40 * 30);
+    CHECK_EQ_INT(c.last_jump_ms, -10000); /* against the expected time */
+    out = seg_clock_map(&c, SEG_VIDEO, 5000 + 40 * 31 - 10000, &j);
+    CHECK(!j);
+    CHECK_EQ_INT(out, 10000 + 40 * 31);
+    /* forward one hour */
+    out = seg_clock_map(&c, SEG_VIDEO, 5000 + 40 * 32 - 10000 + 3600000, &j);
+    CHECK(j);
+    CHECK_EQ_INT(out, 10000 + 40 * 32);
+    /* 4 s forward is a real gap, not a jump */
+    out = seg_clock_map(&c, SEG_VIDEO, 5000 + 40 * 32 - 10000 + 3600000 + 4000, &j);
+    CHECK(!j);
+    CHECK_EQ_INT(c.jumps, 2);
+    /* a second track's first frame far away is re-based onto the other track */
+    {
+        struct seg_clock d = {0};
+
+        seg_clock_start(&d, 0, 0);
+        seg_clock_map(&d, SEG_VIDEO, 100, &j);
+        CHECK_EQ_INT(seg_clock_map(&d, SEG_AUDIO, 100 + 60000, &j), 0);
+        CHECK(j);
+    }
+}
+
+static void test_clock_video_fixups(void)
+{
+    /* duplicates and steps back: never 0 or 1 ms frames, back on the input after */
+    static const int64_t in[] = {0, 40, 80, 80, 120, 100, 140, 180, 220, 260, 300};
+    struct seg_clock c = {0};
+    int64_t prev = -1, pts, dts = 0;
+
+    for (size_t i = 0; i < ARRAY_LEN(in); i++) {
+        dts = seg_clock_video_dts(&c, in[i], 0, &pts);
+        if (prev >= 0)
+            CHECK(dts - prev >= 20);
+        CHECK(pts >= dts);
+        prev = dts;
+    }
+    CHECK_EQ_INT(c.fixups, 2);
+    CHECK_EQ_INT(dts, 300); /* caught up with the input */
+
+    /* all zero: one good interval each */
+    memset(&c, 0, sizeof(c));
+    for (int i = 0; i < 5; i++)
+        dts = seg_clock_video_dts(&c, 0, 0, &pts);
+    CHECK_EQ_INT(dts, 4 * 33);
+
+    /* negative composition offsets: decode earlier, presentation kept */
+    memset(&c, 0, sizeof(c));
+    dts = seg_clock_video_dts(&c, 1000, -80, &pts);
+    CHECK_EQ_INT(pts, 920);
+    CHECK(dts <= pts);
+    dts = seg_clock_video_dts(&c, 1040, 40, &pts);
+    CHECK_EQ_INT(pts, 1080);
+    CHECK_EQ_INT(dts, 960);
+}
+
+static void test_audio_place(void)
+{
+    int64_t next = 0, at = 0;
+    bool have = false;
+    int written = 0, dropped = 0;
+
+    /* FLV times advancing 20 ms per 21.33 ms frame: drop one now and then,
+     * never more than a frame apart, every frame a full frame long */
+    for (int i = 0; i < 1000; i++) {
+        int64_t flv = 20 * i;
+
+        if (seg_audio_place(&next, &have, flv, true, 48000, 1024, &at)) {
+            CHECK(llabs(at * 1000 / 48000 - flv) <= 22);
+            written++;
+        } else {
+            dropped++;
+        }
+    }
+    CHECK(dropped > 50 && dropped < 70);
+    CHECK_EQ_INT(written + dropped, 1000);
+    /* behind by more than a frame: a gap, then on the FLV clock */
+    CHECK_EQ_INT(seg_audio_place(&next, &have, 20 * 1000 + 500, true, 48000, 1024, &at), 1);
+    CHECK_EQ_INT(at, (20 * 1000 + 500) * 48);
+    /* no time information (the same FLV time again): the samples decide */
+    CHECK_EQ_INT(seg_audio_place(&next, &have, 20 * 1000 + 500, false, 48000, 1024, &at), 1);
+    CHECK_EQ_INT(at, (20 * 1000 + 500) * 48 + 1024);
 }
 
 int main(int argc, char **argv)
@@ -708,5 +965,9 @@ int main(int argc, char **argv)
     RUN(test_segmenter_ll_progress);
     RUN(test_segmenter_reload_params);
     RUN(test_segmenter_reload_widens_window);
+    RUN(test_segmenter_reconnect);
+    RUN(test_clock_jumps);
+    RUN(test_clock_video_fixups);
+    RUN(test_audio_place);
     return harness_done();
 }

@@ -110,14 +110,22 @@ static int send_msg(struct client *c, uint32_t csid, uint8_t type, uint32_t msid
     return rc;
 }
 
-static void client_init(struct client *c, struct store *st, bool bytewise)
+static struct seg_hub *test_hub(struct store *st)
+{
+    struct seg_hub *hub = NULL;
+
+    CHECK_EQ_INT(seg_hub_new(st, &hub), 0);
+    return hub;
+}
+
+static void client_init(struct client *c, struct seg_hub *hub, bool bytewise)
 {
     struct rtmp_chunk_limits lim = {1 << 24, 1 << 24, 64, 0};
 
     memset(c, 0, sizeof(*c));
     c->bytewise = bytewise;
     c->out_chunk_size = 128;
-    CHECK_EQ_INT(rtmp_session_new(&params, st, 7, "192.0.2.1:5000", &c->s), 0);
+    CHECK_EQ_INT(rtmp_session_new(&params, hub, 7, "192.0.2.1:5000", &c->s), 0);
     rtmp_chunk_reader_init(&c->rd, &lim);
 }
 
@@ -309,11 +317,12 @@ static void publish(struct client *c, const char *name)
 static void run_publish_flow(bool bytewise)
 {
     struct store *st = store_new();
+    struct seg_hub *hub = test_hub(st);
     struct client c, c2;
     const struct reply *r;
     struct decoded d;
 
-    client_init(&c, st, bytewise);
+    client_init(&c, hub, bytewise);
     handshake(&c, true);
 
     /* The client raises its chunk size first, as OBS does. */
@@ -384,26 +393,35 @@ static void run_publish_flow(bool bytewise)
     CHECK_EQ_INT(store_live_count(st), 1);
     replies_reset(&c);
 
-    /* A second publisher on the same name is refused; the first is untouched. */
-    client_init(&c2, st, bytewise);
+    /* A second publisher on the same name takes over (a half-open first one
+     * must not lock the name); the first is refused at its next frame. */
+    client_init(&c2, hub, bytewise);
     publish(&c2, "show");
-    CHECK_EQ_INT(c2.last_rc, -EBUSY);
-    check_status(&c2, "onStatus", 0, "error", "NetStream.Publish.BadName", 1);
-    CHECK_EQ_INT(rtmp_session_state(c2.s), RTMP_SESS_CLOSED);
-    CHECK_EQ_INT(rtmp_session_feed(c2.s, (const uint8_t *)"x", 1), -EPIPE);
-    client_free(&c2);
-    CHECK_EQ_INT(rtmp_session_state(c.s), RTMP_SESS_PUBLISHING);
+    CHECK_EQ_INT(c2.last_rc, 0);
+    check_status(&c2, "onStatus", 0, "status", "NetStream.Publish.Start", 1);
+    CHECK_EQ_INT(rtmp_session_state(c2.s), RTMP_SESS_PUBLISHING);
     CHECK_EQ_INT(store_live_count(st), 1);
+    {
+        static const uint8_t avc[] = {0x17, 1, 0, 0, 0, 0, 0, 0, 1, 0x65};
+        struct bytes v = {.data = (uint8_t *)avc, .len = sizeof(avc)};
 
-    CHECK_EQ_INT(send_cmd(&c, 0, "FCUnpublish", 6, "show", NULL), 0);
-    check_status(&c, "onFCUnpublish", 0, "status", "NetStream.Unpublish.Success", 0);
-    CHECK_EQ_INT(rtmp_session_state(c.s), RTMP_SESS_CONNECTED);
-    CHECK_EQ_INT(store_live_count(st), 0);
-    replies_reset(&c);
-    CHECK_EQ_INT(send_cmd(&c, 0, "deleteStream", 7, NULL, NULL), 0);
-    CHECK_EQ_INT(c.nr, 0);
+        CHECK_EQ_INT(send_msg(&c, 6, RTMP_MSG_VIDEO, 1, 0, &v), -ECANCELED);
+    }
+    CHECK_EQ_INT(rtmp_session_state(c.s), RTMP_SESS_CLOSED);
+    client_free(&c); /* the stream is not c's any more: it stays live */
+    CHECK_EQ_INT(store_live_count(st), 1);
+    replies_reset(&c2);
 
-    client_free(&c);
+    CHECK_EQ_INT(send_cmd(&c2, 0, "FCUnpublish", 6, "show", NULL), 0);
+    check_status(&c2, "onFCUnpublish", 0, "status", "NetStream.Unpublish.Success", 0);
+    CHECK_EQ_INT(rtmp_session_state(c2.s), RTMP_SESS_CONNECTED);
+    CHECK_EQ_INT(store_live_count(st), 0); /* no reconnect grace here: the stream ends */
+    replies_reset(&c2);
+    CHECK_EQ_INT(send_cmd(&c2, 0, "deleteStream", 7, NULL, NULL), 0);
+    CHECK_EQ_INT(c2.nr, 0);
+
+    client_free(&c2);
+    seg_hub_free(hub);
     store_free(st);
 }
 
@@ -420,14 +438,16 @@ static void test_publish_flow_bytewise(void)
 static void test_wrong_app(void)
 {
     struct store *st = store_new();
+    struct seg_hub *hub = test_hub(st);
     struct client c;
 
-    client_init(&c, st, false);
+    client_init(&c, hub, false);
     handshake(&c, false);
     CHECK(send_connect(&c, "other?live") < 0);
     check_status(&c, "_error", 1, "error", "NetConnection.Connect.Rejected", 0);
     CHECK_EQ_INT(rtmp_session_state(c.s), RTMP_SESS_CLOSED);
     client_free(&c);
+    seg_hub_free(hub);
     store_free(st);
 }
 
@@ -440,11 +460,12 @@ static void test_zero_length(void)
                                     RTMP_MSG_VIDEO, RTMP_MSG_USER_CONTROL, RTMP_MSG_COMMAND_AMF3,
                                     RTMP_MSG_COMMAND_AMF0};
     struct store *st = store_new();
+    struct seg_hub *hub = test_hub(st);
     struct bytes empty = {0};
     struct client c;
 
     for (size_t i = 0; i < ARRAY_SIZE(types); i++) {
-        client_init(&c, st, false);
+        client_init(&c, hub, false);
         handshake(&c, false);
         CHECK_EQ_INT(send_connect(&c, "live"), 0);
         if (types[i] == RTMP_MSG_COMMAND_AMF0 || types[i] == RTMP_MSG_COMMAND_AMF3 ||
@@ -454,6 +475,7 @@ static void test_zero_length(void)
             send_msg(&c, 3, types[i], 0, 0, &empty); /* either is fine: no UB is the point */
         client_free(&c);
     }
+    seg_hub_free(hub);
     store_free(st);
 }
 
@@ -461,6 +483,7 @@ static void test_zero_length(void)
 static void test_pre_publish_buffer_cap(void)
 {
     struct store *st = store_new();
+    struct seg_hub *hub = test_hub(st);
     struct client c;
     static uint8_t chunk[12 + 60000];
     static const uint8_t set_chunk_size[4] = {0, 1, 0, 0}; /* 65536 */
@@ -468,7 +491,7 @@ static void test_pre_publish_buffer_cap(void)
     int rc = 0;
 
     memset(chunk, 0, sizeof(chunk));
-    client_init(&c, st, false);
+    client_init(&c, hub, false);
     handshake(&c, false);
     bytes_append(&b, set_chunk_size, sizeof(set_chunk_size));
     CHECK_EQ_INT(send_msg(&c, 2, RTMP_MSG_SET_CHUNK_SIZE, 0, 0, &b), 0);
@@ -485,18 +508,20 @@ static void test_pre_publish_buffer_cap(void)
     CHECK(rc < 0);
     CHECK_EQ_INT(rtmp_session_state(c.s), RTMP_SESS_CLOSED);
     client_free(&c);
+    seg_hub_free(hub);
     store_free(st);
 }
 
 static void test_ping_ack_unknown(void)
 {
     struct store *st = store_new();
+    struct seg_hub *hub = test_hub(st);
     struct client c;
     struct bytes b = {0};
     const struct reply *r;
     uint8_t ping[6] = {0, 6, 0x12, 0x34, 0x56, 0x78}, was[4] = {0, 0, 0x10, 0};
 
-    client_init(&c, st, false);
+    client_init(&c, hub, false);
     handshake(&c, false);
     CHECK_EQ_INT(send_connect(&c, "live"), 0);
     replies_reset(&c);
@@ -532,29 +557,31 @@ static void test_ping_ack_unknown(void)
             CHECK(c.fed - start >= 4096 && c.fed - start < 4096 + 300);
     }
     client_free(&c);
+    seg_hub_free(hub);
     store_free(st);
 }
 
 static void test_refusals(void)
 {
     struct store *st = store_new();
+    struct seg_hub *hub = test_hub(st);
     struct client c;
     struct bytes b = {0};
 
     /* Not RTMP at all. */
-    client_init(&c, st, false);
+    client_init(&c, hub, false);
     CHECK(feed(&c, (const uint8_t *)"GET / HTTP/1.1\r\n\r\n", 18) < 0);
     CHECK_EQ_INT(rtmp_session_state(c.s), RTMP_SESS_CLOSED);
     client_free(&c);
 
     /* A command other than connect first. */
-    client_init(&c, st, false);
+    client_init(&c, hub, false);
     handshake(&c, false);
     CHECK(send_cmd(&c, 0, "createStream", 2, NULL, NULL) < 0);
     client_free(&c);
 
     /* A huge message announced before publish: refused at the header. */
-    client_init(&c, st, false);
+    client_init(&c, hub, false);
     handshake(&c, false);
     {
         /* 16 MB - 1: the largest length the 24-bit field can announce. */
@@ -564,7 +591,7 @@ static void test_refusals(void)
     client_free(&c);
 
     /* Just above the pre-publish limit. */
-    client_init(&c, st, false);
+    client_init(&c, hub, false);
     handshake(&c, false);
     {
         uint32_t n = RTMP_SESSION_PRE_PUBLISH_MAX_MESSAGE + 1;
@@ -577,7 +604,7 @@ static void test_refusals(void)
     client_free(&c);
 
     /* Many chunk streams each holding a partial message. */
-    client_init(&c, st, false);
+    client_init(&c, hub, false);
     handshake(&c, false);
     {
         uint8_t chunk[12 + 128] = {0};
@@ -603,7 +630,7 @@ static void test_refusals(void)
     client_free(&c);
 
     /* AMF nested 1,000 deep after a valid connect. */
-    client_init(&c, st, false);
+    client_init(&c, hub, false);
     handshake(&c, false);
     CHECK_EQ_INT(send_connect(&c, "live"), 0);
     cmd_begin(&b, "deep", 0);
@@ -621,7 +648,7 @@ static void test_refusals(void)
     client_free(&c);
 
     /* play is refused with an onStatus error. */
-    client_init(&c, st, false);
+    client_init(&c, hub, false);
     handshake(&c, false);
     CHECK_EQ_INT(send_connect(&c, "live"), 0);
     replies_reset(&c);
@@ -630,22 +657,24 @@ static void test_refusals(void)
     client_free(&c);
 
     /* An invalid stream name. */
-    client_init(&c, st, false);
+    client_init(&c, hub, false);
     publish(&c, "../etc");
     CHECK(c.last_rc < 0);
     check_status(&c, "onStatus", 0, "error", "NetStream.Publish.BadName", 1);
     client_free(&c);
     CHECK_EQ_INT(store_live_count(st), 0);
+    seg_hub_free(hub);
     store_free(st);
 }
 
 static void check_codec_refused(uint8_t type, const uint8_t *tag, size_t len)
 {
     struct store *st = store_new();
+    struct seg_hub *hub = test_hub(st);
     struct client c;
     struct bytes b = {0};
 
-    client_init(&c, st, false);
+    client_init(&c, hub, false);
     publish(&c, "codec");
     CHECK_EQ_INT(rtmp_session_state(c.s), RTMP_SESS_PUBLISHING);
     replies_reset(&c);
@@ -655,6 +684,7 @@ static void check_codec_refused(uint8_t type, const uint8_t *tag, size_t len)
     check_status(&c, "onStatus", 0, "error", "NetStream.Publish.Failed", 1);
     CHECK_EQ_INT(store_live_count(st), 0); /* ended at once, not when the socket goes */
     client_free(&c);
+    seg_hub_free(hub);
     store_free(st);
 }
 
@@ -700,6 +730,7 @@ static void test_media(void)
 {
     char path[] = "/tmp/onair-test-session-XXXXXX.flv", cmd[512];
     struct store *st = store_new();
+    struct seg_hub *hub = test_hub(st);
     struct client c;
     struct bytes agg = {0};
     uint8_t *flv;
@@ -713,6 +744,7 @@ static void test_media(void)
         fprintf(stderr, "  (ffmpeg not available: media test skipped)\n");
         if (fd >= 0)
             close(fd), unlink(path);
+        seg_hub_free(hub);
         store_free(st);
         return;
     }
@@ -732,7 +764,7 @@ static void test_media(void)
          pos += 15 + (flv[pos + 1] << 16 | flv[pos + 2] << 8 | flv[pos + 3]))
         ntags++;
 
-    client_init(&c, st, false);
+    client_init(&c, hub, false);
     publish(&c, "media");
     CHECK_EQ_INT(rtmp_session_state(c.s), RTMP_SESS_PUBLISHING);
     for (pos = 13; pos + 15 <= len && c.last_rc == 0; i++) {
@@ -788,6 +820,7 @@ static void test_media(void)
     client_free(&c);
 out:
     free(flv);
+    seg_hub_free(hub);
     store_free(st);
 }
 
@@ -811,6 +844,7 @@ static void test_stream_keys(void)
 {
     struct rtmp_session_params p = params;
     struct store *st = store_new();
+    struct seg_hub *hub = test_hub(st);
     struct client c;
     int calls = 0;
 
@@ -820,7 +854,7 @@ static void test_stream_keys(void)
     /* A wrong key: -EACCES (the server delays the close), BadName on the stream. */
     memset(&c, 0, sizeof(c));
     c.out_chunk_size = 128;
-    CHECK_EQ_INT(rtmp_session_new(&p, st, 8, "192.0.2.9:4000", &c.s), 0);
+    CHECK_EQ_INT(rtmp_session_new(&p, hub, 8, "192.0.2.9:4000", &c.s), 0);
     rtmp_chunk_reader_init(&c.rd, &(struct rtmp_chunk_limits){1 << 24, 1 << 24, 64, 0});
     publish(&c, "wrong-key?x=1");
     CHECK_EQ_INT(c.last_rc, -EACCES);
@@ -833,7 +867,7 @@ static void test_stream_keys(void)
     /* The right key (with a query, as some encoders send): the public name is used. */
     memset(&c, 0, sizeof(c));
     c.out_chunk_size = 128;
-    CHECK_EQ_INT(rtmp_session_new(&p, st, 9, "192.0.2.9:4001", &c.s), 0);
+    CHECK_EQ_INT(rtmp_session_new(&p, hub, 9, "192.0.2.9:4001", &c.s), 0);
     rtmp_chunk_reader_init(&c.rd, &(struct rtmp_chunk_limits){1 << 24, 1 << 24, 64, 0});
     publish(&c, "s3cret-key?obs=1");
     CHECK_EQ_INT(c.last_rc, 0);
@@ -844,6 +878,7 @@ static void test_stream_keys(void)
     CHECK_EQ_INT(store_live_count(st), 1);
     client_free(&c);
     CHECK_EQ_INT(store_live_count(st), 0);
+    seg_hub_free(hub);
     store_free(st);
 }
 
@@ -852,13 +887,14 @@ static void test_held_publish(void)
 {
     struct rtmp_session_params p = params;
     struct store *st = store_new();
+    struct seg_hub *hub = test_hub(st);
     struct client c;
 
     p.hold_publish = true;
     for (int allow = 0; allow <= 1; allow++) {
         memset(&c, 0, sizeof(c));
         c.out_chunk_size = 128;
-        CHECK_EQ_INT(rtmp_session_new(&p, st, 10, "192.0.2.9:4002", &c.s), 0);
+        CHECK_EQ_INT(rtmp_session_new(&p, hub, 10, "192.0.2.9:4002", &c.s), 0);
         rtmp_chunk_reader_init(&c.rd, &(struct rtmp_chunk_limits){1 << 24, 1 << 24, 64, 0});
         publish(&c, "show?token=abc");
         CHECK_EQ_INT(c.last_rc, 0);
@@ -887,12 +923,13 @@ static void test_held_publish(void)
     /* A second publish while the first waits is refused. */
     memset(&c, 0, sizeof(c));
     c.out_chunk_size = 128;
-    CHECK_EQ_INT(rtmp_session_new(&p, st, 11, "192.0.2.9:4003", &c.s), 0);
+    CHECK_EQ_INT(rtmp_session_new(&p, hub, 11, "192.0.2.9:4003", &c.s), 0);
     rtmp_chunk_reader_init(&c.rd, &(struct rtmp_chunk_limits){1 << 24, 1 << 24, 64, 0});
     publish(&c, "show");
     CHECK_EQ_INT(send_cmd(&c, 1, "publish", 6, "other", "live"), -EPROTO);
     client_free(&c);
     CHECK_EQ_INT(store_live_count(st), 0);
+    seg_hub_free(hub);
     store_free(st);
 }
 
