@@ -213,7 +213,7 @@ static const struct cfg_key keys[] = {
     {"record.enabled", CT_BOOL, OFF(record_enabled), "false", 0, 0, NULL, 0, "publishes from then on",
      "record every stream (a stream entry's `record: true/false` overrides it); see Recording"},
     {"record.path", CT_STRING, OFF(record_path), "./recordings", 0, 0, NULL, 0, "restart",
-     "directory of the recordings: `PATH/NAME/ID/` per publish, served at `/vod/NAME/ID/`"},
+     "directory of the recordings: `PATH/NAME/ID/` per live stream, served at `/vod/NAME/ID/`"},
     {"record.max_bytes", CT_SIZE, OFF(record_max_bytes), "0", 1048576, 1125899906842624.0, NULL,
      CF_ZERO_OK | CF_INT64, "live",
      "all recordings together at most this big: the oldest finished ones are deleted first; "
