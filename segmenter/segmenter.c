@@ -696,6 +696,22 @@ static bool must_cut(struct seg_stream *s, const struct seg_frame *f)
  * Cuts before F if it starts a segment or (LL-HLS) a part: closes the open
  * part/segment at F's timestamp and opens new ones at it.
  */
+/*
+ * Where the open segment ends if the next sample starts at T: at T, or, after
+ * a gap in the media (frames further apart than a target duration, but less
+ * than a jump), where its rounded EXTINF still fits the target. The gap is
+ * then a hole between two segments rather than a too long segment.
+ */
+static int64_t segment_end(const struct seg_stream *s, int64_t t)
+{
+    int64_t max = s->ch->target_duration * 1000LL + 499;
+    int64_t floor = s->held ? s->held_f.dts_ms + 1 : s->seg_start_ms + 1;
+
+    if (!s->seg_open || t - s->seg_start_ms <= max)
+        return t;
+    return s->seg_start_ms + max > floor ? s->seg_start_ms + max : floor;
+}
+
 static int cut_before(struct seg_stream *s, const struct seg_frame *f, int64_t frame_ms)
 {
     struct seg_channel *c = s->ch;
@@ -707,7 +723,7 @@ static int cut_before(struct seg_stream *s, const struct seg_frame *f, int64_t f
 
     if (s->seg_open && ((key && t - s->seg_start_ms >= c->p.segment_ms) ||
                         (part_point && (forced = must_cut(s, f))))) {
-        rc = finish_segment(s, t);
+        rc = finish_segment(s, segment_end(s, t));
         if (rc < 0)
             return rc;
     }
@@ -863,8 +879,9 @@ int seg_stream_frame(struct seg_stream *s, const struct seg_frame *f)
     if (t == SEG_AUDIO)
         return audio_frame(s, &g);
 
-    /* The held frame ends where this one starts; it belongs before any cut. */
-    rc = write_held(s, g.dts_ms);
+    /* The held frame ends where this one starts (or where its segment must
+     * end, after a gap); it belongs before any cut. */
+    rc = write_held(s, segment_end(s, g.dts_ms));
     if (rc < 0)
         return rc;
     rc = cut_before(s, &g, s->clock.good_delta > 0 ? s->clock.good_delta : 33);

@@ -351,6 +351,7 @@ static int step(struct run *r, struct script *sc)
 
         params_from((uint8_t)u8(sc, 0), &p);
         p.part_ms = r->p.part_ms; /* a reload keeps the part length */
+        r->p.reconnect_grace_ms = p.reconnect_grace_ms; /* ... and applies its grace at once */
         seg_stream_set_params(r->s, &p);
         return 0;
     }
