@@ -85,7 +85,8 @@ class RawPublisher:
             reply += d
         self.sock.sendall(reply[1:1537])
         self.closed = False
-        threading.Thread(target=self._drain, daemon=True).start()
+        self.drainer = threading.Thread(target=self._drain, daemon=True)
+        self.drainer.start()
         self.message(2, 1, 0, 0, struct.pack(">I", CHUNK), size=128)
         self.message(3, 20, 0, 0, amf_str("connect") + amf_num(1) + amf_obj(
             {"app": "live", "type": "nonprivate", "tcUrl": "rtmp://127.0.0.1/live"}))
@@ -117,7 +118,12 @@ class RawPublisher:
         self.message(4 if t == 8 else 6, t, 1, ts, body)
 
     def close(self):
-        self.sock.shutdown(socket.SHUT_RDWR)  # a FIN now, although _drain is in recv()
+        """A FIN, then read until the server closes its side: closing with the
+        server's acknowledgements unread would send a RST, and a RST makes the
+        kernel drop what the server has not read yet (the tail of the media)."""
+        self.sock.shutdown(socket.SHUT_WR)
+        self.drainer.join(30)
+        check(not self.drainer.is_alive(), "the server did not close after the publisher's FIN")
         self.sock.close()
 
 
@@ -269,7 +275,8 @@ def audio_overlap(srv, src):
 
 
 def main(binary):
-    d = tempfile.mkdtemp(prefix="onair-ts-")
+    tmp = tempfile.TemporaryDirectory(prefix="onair-ts-")
+    d = tmp.name
     srcs = {"src": os.path.join(d, "src.flv"), "nokey": os.path.join(d, "nokey.flv")}
     make_flv(srcs["src"], 12, size="320x240", gop=30)
     make_flv(srcs["nokey"], 12, size="320x240", gop=100000)
@@ -279,12 +286,14 @@ def main(binary):
     failed = []
     try:
         for name, fn, src in CASES:
+            seen = len(srv.logtext().splitlines())
             try:
                 targets = publish(srv, name, fn(tags[src]))
                 segs, report = check_case(srv, name, targets)
             except Failure as e:  # every case runs; all failures are reported
                 failed.append(str(e))
-                print("%s: FAILED: %s" % (name, e))
+                print("%s: FAILED: %s\n  the server's log meanwhile:\n    %s" % (
+                    name, e, "\n    ".join(srv.logtext().splitlines()[seen:][-60:])))
                 continue
             print("%s: %d segments, target %d, every EXTINF = its media (trun) within a frame, "
                   "ffmpeg -v error silent" % (name, len(segs), TARGET))
@@ -311,6 +320,7 @@ def main(binary):
         check(not failed, "%d check(s) failed:\n  %s" % (len(failed), "\n  ".join(failed)))
     finally:
         srv.stop()
+        tmp.cleanup()
 
 
 if __name__ == "__main__":
