@@ -124,9 +124,9 @@ static json_t *stream_json(struct mx_stream *s)
     if (in.width > 0)
         video = json_pack("{s:i,s:i,s:f}", "width", in.width, "height", in.height, "framerate",
                           in.framerate);
-    j = json_pack("{s:s,s:b,s:o,s:o,s:o,s:o,s:o,s:f,s:o,s:f,s:I,s:I,s:I,s:I,s:i,s:I,s:I,s:I,"
+    j = json_pack("{s:s,s:b,s:b,s:o,s:o,s:o,s:o,s:o,s:f,s:o,s:f,s:I,s:I,s:I,s:I,s:i,s:I,s:I,s:I,"
                   "s:o,s:o}",
-                  "name", in.name, "live", in.live, "live_since", iso_time(in.live_since_ms),
+                  "name", in.name, "live", in.live, "publishing", in.publishing, "live_since", iso_time(in.live_since_ms),
                   "publisher", str_or_null(in.peer), "encoder", str_or_null(in.encoder),
                   "codecs", str_or_null(in.codecs), "video", video ? video : json_null(),
                   "bitrate_kbps", in.bitrate_bps / 1000.0, "keyframe_interval_s",

@@ -239,7 +239,7 @@ static void end_stream(struct rtmp_session *s, const char *why)
     log_info(s->label, "stream ended (%s) after %.1f s, %llu bytes received", why,
              (double)(time_mono_ms() - s->publish_start_ms) / 1000.0,
              (unsigned long long)(s->in_bytes - s->publish_start_bytes));
-    mx_stream_unpublish(s->mx, why);
+    mx_stream_unpublish(s->mx, s->mx_publish_no, why);
     s->mx = NULL;
     thumb_end(s->name);
     seg_stream_close(s->stream);
@@ -408,7 +408,7 @@ static int start_publish(struct rtmp_session *s, uint32_t msid, const char *type
     s->metadata_seen = false;
     s->publish_start_ms = time_mono_ms();
     s->publish_start_bytes = s->in_bytes;
-    s->mx = mx_stream_publish(pub, s->peer, s->p.seg.segment_ms);
+    s->mx = mx_stream_publish(pub, s->peer, s->p.seg.segment_ms, &s->mx_publish_no);
     rtmp_chunk_set_max_message(&s->rd, s->p.max_message_bytes);
     rtmp_chunk_set_max_buffer(&s->rd, s->p.max_buffer_bytes);
     if (s->grant.keyed)

@@ -166,6 +166,7 @@ struct rtmp_session {
     char pending_type[32];
     struct seg_stream *stream;
     struct mx_stream *mx; /* statistics of the published stream (NULL: metrics off) */
+    uint64_t mx_publish_no; /* which publish of it this is (a takeover starts a newer one) */
     int64_t publish_start_ms;     /* for the access line at the end */
     uint64_t publish_start_bytes;
     struct flv_ts_unwrap ts_video, ts_audio;

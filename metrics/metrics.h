@@ -99,9 +99,14 @@ struct mx_stream *mx_stream_find(const char *name);
 /*
  * Publisher side (the RTMP loop): NAME starts being published from PEER
  * ("addr:port"), cutting SEGMENT_MS segments. Creates the entry if needed and
- * resets what describes one publish. Returns the entry, or NULL.
+ * resets what describes one publish (encoder, analysis, health). A publish
+ * that continues a live stream (a reconnect within the grace, a takeover)
+ * keeps its live_since and segment counters, which belong to the playlist.
+ * *PUBLISH_NO identifies this publish for mx_stream_unpublish. Returns the
+ * entry, or NULL.
  */
-struct mx_stream *mx_stream_publish(const char *name, const char *peer, int segment_ms);
+struct mx_stream *mx_stream_publish(const char *name, const char *peer, int segment_ms,
+                                    uint64_t *publish_no);
 
 /* The publisher's onMetaData "encoder" (copied; NULL ignored). */
 void mx_stream_encoder(struct mx_stream *s, const char *encoder);
@@ -118,8 +123,12 @@ struct mx_frame {
 /* Feeds the ingest analysis; raises health warnings (logged once per publish). */
 void mx_stream_frame(struct mx_stream *s, const struct mx_frame *f);
 
-/* The publish ended (REASON for the log, e.g. "FCUnpublish", "kicked"). */
-void mx_stream_unpublish(struct mx_stream *s, const char *reason);
+/*
+ * Publish PUBLISH_NO ended (REASON for the log, e.g. "FCUnpublish", "kicked");
+ * ignored once a newer publish took the stream over. The stream stays live
+ * until the segmenter ends its playlist (mx_segmenter_ended).
+ */
+void mx_stream_unpublish(struct mx_stream *s, uint64_t publish_no, const char *reason);
 
 /* The last error seen on the stream (copied), shown by the API. */
 void mx_stream_error(struct mx_stream *s, const char *fmt, ...)
@@ -133,6 +142,9 @@ void mx_segmenter_part(const char *name, int64_t latency_ms);
 void mx_segmenter_segment(const char *name, uint64_t msn, int64_t latency_ms);
 /* What the stream carries: RFC 6381 codecs and the video size (0 = none). */
 void mx_segmenter_media(const char *name, const char *codecs, int width, int height);
+
+/* NAME's playlist ended (EXT-X-ENDLIST): no publisher came back within the grace. */
+void mx_segmenter_ended(const char *name);
 
 /* HTTP side: BYTES of body served for S (NULL ignored). */
 void mx_stream_served(struct mx_stream *s, uint64_t bytes);
@@ -200,7 +212,8 @@ double mx_ingest_framerate(const struct mx_ingest *in);
 
 struct mx_stream_info {
     char name[MX_NAME_MAX];
-    bool live;
+    bool live;                   /* the playlist is live (a publisher, or its grace) */
+    bool publishing;             /* a publisher is attached */
     int64_t live_since_ms;       /* wall clock */
     char peer[64];
     char encoder[64];

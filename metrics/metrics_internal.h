@@ -39,7 +39,8 @@ struct mx_stream {
     /* hot counters: any thread */
     atomic_uint_fast64_t bytes_in, bytes_out, publishes;
     atomic_uint_fast64_t segments, parts, msn;
-    atomic_bool live;
+    atomic_bool live;         /* the playlist is live: a publisher, or its reconnect grace */
+    atomic_bool publishing;   /* a publisher is attached */
     struct mx_viewer viewers[MX_VIEWER_SLOTS];
     /* the publisher's own (RTMP loop) */
     struct mx_ingest ing;

@@ -94,7 +94,7 @@ static void stream_sample(void *arg, struct mx_stream *s)
         break;
     case 5:
         mx_stream_info(s, &info);
-        v = info.live ? info.bitrate_bps / 8 : 0;
+        v = info.publishing ? info.bitrate_bps / 8 : 0;
         break;
     case 6:
         v = (double)atomic_load_explicit(&s->segments, memory_order_relaxed);
@@ -113,7 +113,8 @@ static int stream_families(struct bytes *out)
     static const struct {
         const char *name, *type, *help;
     } fams[] = {
-        {"onair_stream_live", "gauge", "1 while the stream has a publisher."},
+        {"onair_stream_live", "gauge",
+         "1 while the stream's playlist is live: a publisher, or its reconnect grace."},
         {"onair_stream_viewers", "gauge",
          "Distinct client addresses that fetched a playlist in the last 30 s."},
         {"onair_stream_bytes_in_total", "counter", "Media payload bytes received (RTMP)."},

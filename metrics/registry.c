@@ -201,29 +201,36 @@ void mx_stream_foreach(void (*fn)(void *arg, struct mx_stream *s), void *arg)
 
 /* ---- publisher side ------------------------------------------------------------ */
 
-struct mx_stream *mx_stream_publish(const char *name, const char *peer, int segment_ms)
+struct mx_stream *mx_stream_publish(const char *name, const char *peer, int segment_ms,
+                                    uint64_t *publish_no)
 {
     struct mx_stream *s;
+    bool continues;
+    int64_t since;
 
     if (!mx_enabled() || !name || strlen(name) >= MX_NAME_MAX)
         return NULL;
     s = stream_create(name);
     if (!s)
         return NULL;
+    continues = atomic_load(&s->live);
     mx_ingest_init(&s->ing, segment_ms);
     s->next_snapshot_ms = 0;
-    atomic_store(&s->segments, 0);
-    atomic_store(&s->parts, 0);
-    atomic_store(&s->msn, 0);
-    atomic_fetch_add_explicit(&s->publishes, 1, memory_order_relaxed);
+    if (!continues) {
+        atomic_store(&s->segments, 0);
+        atomic_store(&s->parts, 0);
+        atomic_store(&s->msn, 0);
+    }
+    *publish_no = atomic_fetch_add_explicit(&s->publishes, 1, memory_order_relaxed) + 1;
     mx_count(MX_PUBLISHES, 1);
     pthread_mutex_lock(&s->lock);
+    since = continues ? s->info.live_since_ms : time_wall_ms();
     memset(&s->info, 0, sizeof(s->info));
     snprintf(s->info.name, sizeof(s->info.name), "%s", name);
     snprintf(s->info.peer, sizeof(s->info.peer), "%s", peer ? peer : "");
-    s->info.live = true;
-    s->info.live_since_ms = time_wall_ms();
+    s->info.live_since_ms = since;
     pthread_mutex_unlock(&s->lock);
+    atomic_store(&s->publishing, true);
     atomic_store(&s->live, true);
     return s;
 }
@@ -278,16 +285,15 @@ void mx_stream_frame(struct mx_stream *s, const struct mx_frame *f)
     }
 }
 
-void mx_stream_unpublish(struct mx_stream *s, const char *reason)
+void mx_stream_unpublish(struct mx_stream *s, uint64_t publish_no, const char *reason)
 {
-    if (!s)
-        return;
-    atomic_store(&s->live, false);
+    (void)reason;
+    if (!s || atomic_load_explicit(&s->publishes, memory_order_relaxed) != publish_no)
+        return; /* taken over: the stream is the newer publisher's */
+    atomic_store(&s->publishing, false);
     pthread_mutex_lock(&s->lock);
     snapshot_ingest(s);
-    s->info.live = false;
     pthread_mutex_unlock(&s->lock);
-    (void)reason;
 }
 
 void mx_stream_error(struct mx_stream *s, const char *fmt, ...)
@@ -325,6 +331,14 @@ void mx_segmenter_segment(const char *name, uint64_t msn, int64_t latency_ms)
     atomic_fetch_add_explicit(&s->segments, 1, memory_order_relaxed);
     atomic_store_explicit(&s->msn, msn, memory_order_relaxed);
     mx_hist_observe(&hists[MX_H_SEGMENT], latency_ms * 1000);
+}
+
+void mx_segmenter_ended(const char *name)
+{
+    struct mx_stream *s = mx_stream_find(name);
+
+    if (s)
+        atomic_store(&s->live, false);
 }
 
 void mx_segmenter_media(const char *name, const char *codecs, int width, int height)
@@ -401,6 +415,7 @@ void mx_stream_info(struct mx_stream *s, struct mx_stream_info *out)
     *out = s->info;
     pthread_mutex_unlock(&s->lock);
     out->live = atomic_load(&s->live);
+    out->publishing = atomic_load(&s->publishing);
     out->segments = atomic_load_explicit(&s->segments, memory_order_relaxed);
     out->parts = atomic_load_explicit(&s->parts, memory_order_relaxed);
     out->msn = atomic_load_explicit(&s->msn, memory_order_relaxed);

@@ -71,6 +71,7 @@ static void channel_end(struct seg_channel *c)
         seg_publish_multivariant(c);
     }
     log_info(c->logname, "ended after %" PRIu64 " segments", c->next_msn);
+    mx_segmenter_ended(c->name);
     rec_end(c->rec); /* one recording per playlist: reconnects continue it */
     store_release(c->ss, linger > ENDED_LINGER_MIN_MS ? linger : ENDED_LINGER_MIN_MS);
     channel_unlink(c);

@@ -111,9 +111,15 @@ class Server:
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.http_port, path)
 
-    def get(self, path, method="GET", headers=None):
+    def admin_port(self):
+        """The admin API's port (admin.listen 127.0.0.1:0 picks one), from the log."""
+        m = wait_for(lambda: re.search(r"admin API on \S+ \(port (\d+)\)", self.logtext()), 10,
+                     "the admin port in the log")
+        return int(m.group(1))
+
+    def get(self, path, method="GET", headers=None, port=None):
         """One request on a fresh connection: (status, headers dict lowercased, body)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.http_port, timeout=10)
+        conn = http.client.HTTPConnection("127.0.0.1", port or self.http_port, timeout=10)
         try:
             conn.request(method, path, headers=headers or {})
             r = conn.getresponse()

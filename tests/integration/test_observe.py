@@ -19,9 +19,7 @@ from onair_test import (Failure, Server, check, ffmpeg_publish, ffmpeg_publish_f
 
 
 def admin_port(server):
-    m = wait_for(lambda: re.search(r"admin API on \S+ \(port (\d+)\)", server.logtext()), 10,
-                 "the admin port in the log")
-    return int(m.group(1))
+    return server.admin_port()
 
 
 def request(port, path, method="GET", headers=None, source=None, body=None):

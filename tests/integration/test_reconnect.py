@@ -27,6 +27,13 @@ def playlist(srv, name):
     return hls_check.parse(body.decode()) if status == 200 else ({}, [])
 
 
+def api_stream(srv, name):
+    """The admin API's view of stream NAME."""
+    status, _, body = srv.get("/api/v1/streams/" + name, port=srv.admin_port())
+    check(status == 200, "API: %d %r" % (status, body[:200]))
+    return json.loads(body)
+
+
 def segments_with(srv, name, pred):
     _, segs = playlist(srv, name)
     return [s for s in segs if pred(s)]
@@ -81,8 +88,23 @@ def reconnect(srv):
         tags, segs = playlist(srv, "rec")
         check(segs and "#EXT-X-ENDLIST" not in tags, "live/rec ended during the grace")
         last_msn = segs[-1]["msn"]
+        first = api_stream(srv, "rec")
+        check(first["live"] and not first["publishing"],
+              "API during the grace: live %s, publishing %s" % (first["live"],
+                                                               first["publishing"]))
         pub = ffmpeg_publish(srv.rtmp_url("rec"), 12, size="320x240", gop=30)
+        wait_for(lambda: api_stream(srv, "rec")["publishing"], 15, "API: publishing again")
         check(pub.wait(timeout=40) == 0, "second publisher failed: %s" % pub.stderr.read())
+        second = api_stream(srv, "rec")
+        print("API: during the grace live=%s publishing=%s segments=%d; after the second run "
+              "segments=%d media_sequence=%d publishes=%d, live_since %s -> %s" % (
+                  first["live"], first["publishing"], first["segments"], second["segments"],
+                  second["media_sequence"], second["publishes"], first["live_since"],
+                  second["live_since"]))
+        check(second["live_since"] == first["live_since"],
+              "API: live_since changed at the reconnect")
+        check(second["segments"] > first["segments"] and second["media_sequence"] > last_msn,
+              "API: the segment counters did not continue across the reconnect")
         in_grace(srv, last_msn)
         out, err = watch.communicate(timeout=60)
     finally:
@@ -107,6 +129,7 @@ def reconnect(srv):
     wait_for(lambda: "#EXT-X-ENDLIST" in playlist(srv, "rec")[0], GRACE + 10,
              "live/rec to end after the grace")
     tags, segs = playlist(srv, "rec")
+    check(not api_stream(srv, "rec")["live"], "API: still live after the grace")
     j = check_join(srv, "rec", tags, segs)
     err = hls_check.ffmpeg_reads(srv, "rec")
     check(err == "", "ffmpeg -v error on the reconnected playlist:\n" + err[-2000:])

@@ -114,9 +114,10 @@ static void test_viewers(void)
 {
     struct mx_stream *s;
     int64_t now = 1000000;
+    uint64_t no;
 
     mx_set_enabled(true);
-    s = mx_stream_publish("show", "127.0.0.1:5555", 2000);
+    s = mx_stream_publish("show", "127.0.0.1:5555", 2000, &no);
     CHECK(s != NULL);
     CHECK(mx_stream_find("show") == s);
     CHECK(mx_stream_find("other") == NULL);
@@ -137,8 +138,10 @@ static void test_viewers(void)
 
 static void test_stream_info(void)
 {
-    struct mx_stream *s = mx_stream_publish("info", "10.0.0.1:1", 2000);
+    uint64_t no, no2;
+    struct mx_stream *s = mx_stream_publish("info", "10.0.0.1:1", 2000, &no);
     struct mx_stream_info info;
+    int64_t since;
 
     CHECK(s != NULL);
     mx_stream_encoder(s, "Lavf60");
@@ -158,15 +161,51 @@ static void test_stream_info(void)
     CHECK_EQ_INT(info.msn, 7);
     CHECK_EQ_INT(info.bytes_out, 1234);
     CHECK_EQ_STR(info.last_error, "bad thing");
-    mx_stream_unpublish(s, "test");
+    CHECK(info.publishing);
+    since = info.live_since_ms;
+
+    /* The publisher drops: the playlist stays live for its grace, counters kept. */
+    mx_stream_unpublish(s, no, "test");
     mx_stream_info(s, &info);
-    CHECK(!info.live);
+    CHECK(info.live);
+    CHECK(!info.publishing);
+    CHECK_EQ_INT(info.segments, 1);
+
+    /* It comes back within the grace: the same live stream, a new publisher. */
+    CHECK(mx_stream_publish("info", "10.0.0.2:2", 2000, &no2) == s);
+    CHECK(no2 != no);
+    mx_segmenter_segment("info", 8, 40);
+    mx_stream_info(s, &info);
+    CHECK(info.live && info.publishing);
+    CHECK_EQ_INT(info.live_since_ms, since);
+    CHECK_EQ_INT(info.segments, 2);
+    CHECK_EQ_INT(info.msn, 8);
+    CHECK_EQ_STR(info.peer, "10.0.0.2:2");
+    CHECK_EQ_STR(info.encoder, "");
+
+    /* A late unpublish of the publisher taken over changes nothing. */
+    mx_stream_unpublish(s, no, "taken over");
+    mx_stream_info(s, &info);
+    CHECK(info.publishing);
+
+    /* The playlist ends: not live; the next publish starts afresh. */
+    mx_stream_unpublish(s, no2, "test");
+    mx_segmenter_ended("info");
+    mx_stream_info(s, &info);
+    CHECK(!info.live && !info.publishing);
+    CHECK(mx_stream_publish("info", "10.0.0.3:3", 2000, &no) == s);
+    mx_stream_info(s, &info);
+    CHECK(info.live);
+    CHECK_EQ_INT(info.segments, 0);
+    CHECK_EQ_INT(info.msn, 0);
 }
 
 static void test_disabled(void)
 {
+    uint64_t no;
+
     mx_set_enabled(false);
-    CHECK(mx_stream_publish("off", "x", 2000) == NULL);
+    CHECK(mx_stream_publish("off", "x", 2000, &no) == NULL);
     CHECK(mx_stream_find("show") == NULL);
     mx_set_enabled(true);
     CHECK(mx_stream_find("show") != NULL);
