@@ -8,6 +8,7 @@ import http.client
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,25 @@ SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSani
 
 class Failure(Exception):
     pass
+
+
+# AMF0 values for the raw RTMP clients of the tests
+
+def amf_str(s):
+    b = s.encode()
+    return b"\x02" + struct.pack(">H", len(b)) + b
+
+
+def amf_num(x):
+    return b"\x00" + struct.pack(">d", x)
+
+
+def amf_obj(props):
+    out = b"\x03"
+    for k, v in props.items():
+        kb = k.encode()
+        out += struct.pack(">H", len(kb)) + kb + (amf_str(v) if isinstance(v, str) else amf_num(v))
+    return out + b"\x00\x00\x09"
 
 
 def check(cond, msg):

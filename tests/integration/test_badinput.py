@@ -11,8 +11,8 @@ import struct
 import threading
 import time
 
-from onair_test import (Failure, Server, check, ffmpeg_publish, media_playlist_path,
-                        parse_media_playlist, run, wait_for)
+from onair_test import (Failure, Server, amf_num, amf_obj, amf_str, check, ffmpeg_publish,
+                        media_playlist_path, parse_media_playlist, run, wait_for)
 
 PUBLISH_SECONDS = 30
 SEGMENT = 1
@@ -20,23 +20,6 @@ CLOSE_TIMEOUT = 15  # > the server's 5 s setup timeout
 
 
 # ---- a minimal RTMP client ----------------------------------------------------
-
-def amf_str(s):
-    b = s.encode()
-    return b"\x02" + struct.pack(">H", len(b)) + b
-
-
-def amf_num(x):
-    return b"\x00" + struct.pack(">d", x)
-
-
-def amf_obj(props):
-    out = b"\x03"
-    for k, v in props.items():
-        kb = k.encode()
-        out += struct.pack(">H", len(kb)) + kb + (amf_str(v) if isinstance(v, str) else amf_num(v))
-    return out + b"\x00\x00\x09"
-
 
 AMF_NULL = b"\x05"
 

@@ -16,7 +16,7 @@ import tempfile
 import threading
 
 import hls_check
-from onair_test import Failure, Server, check, make_flv, run, wait_for
+from onair_test import Failure, Server, amf_num, amf_obj, amf_str, check, make_flv, run, wait_for
 
 CAP = 4 * 1024 * 1024   # hls.max_segment_bytes for this test
 TARGET = 2
@@ -49,23 +49,6 @@ def is_key(t, body):
 
 
 # ---- a minimal raw RTMP publisher ---------------------------------------------------
-
-def amf_str(s):
-    b = s.encode()
-    return b"\x02" + struct.pack(">H", len(b)) + b
-
-
-def amf_num(x):
-    return b"\x00" + struct.pack(">d", x)
-
-
-def amf_obj(props):
-    out = b"\x03"
-    for k, v in props.items():
-        kb = k.encode()
-        out += struct.pack(">H", len(kb)) + kb + (amf_str(v) if isinstance(v, str) else amf_num(v))
-    return out + b"\x00\x00\x09"
-
 
 CHUNK = 4096
 

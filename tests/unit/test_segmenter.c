@@ -476,7 +476,45 @@ static void feed_until(struct flv_file *f, struct seg_stream *s, int64_t stop_ms
     }
 }
 
-/* A live reload's timing (seg_stream_set_params) applies from the next segment. */
+/*
+ * Publishes F's first 3 s with P, then the rest after a live reload to TO;
+ * returns how many EXTINF values went into GOT (at most MAX). The target
+ * duration stays P's throughout.
+ */
+static int reload_run(struct flv_file *f, const struct seg_params *p, const struct seg_params *to,
+                      double *got, int max)
+{
+    struct store *st = store_new();
+    struct seg_hub *hub = NULL;
+    struct seg_stream *s = NULL;
+    enum store_kind kind;
+    struct buf *b;
+    int64_t last_ms = 0;
+    int n = 0;
+
+    f->pos = 13; /* FLV header + PreviousTagSize0 */
+    CHECK_EQ_INT(seg_hub_new(st, &hub), 0);
+    CHECK_EQ_INT(seg_stream_open(hub, "reload", p, &s), 0);
+    feed_until(f, s, 3000); /* 0-2 done; 2-4 open */
+    seg_stream_set_params(s, to);
+    CHECK(feed_flv(f, s, &last_ms) > 100);
+    seg_stream_close(s);
+    b = store_get(st, "reload", "media.m3u8", &kind);
+    CHECK(b != NULL);
+    if (b) {
+        char *text = strndup((const char *)b->data, b->len);
+
+        CHECK(strstr(text, "#EXT-X-TARGETDURATION:2\n") != NULL);
+        for (char *q = text; (q = strstr(q, "#EXTINF:")) && n < max; q++)
+            got[n++] = atof(q + 8);
+        free(text);
+        buf_unref(b);
+    }
+    seg_hub_free(hub);
+    store_free(st);
+    return n;
+}
+
 /*
  * A live reload's timing applies from the next segment that opens: a shorter
  * segment_ms from there, a longer one only up to the playlist's target
@@ -490,72 +528,25 @@ static void test_segmenter_reload_params(void)
     struct seg_params longer = {.segment_ms = 4000, .window_segments = 20};
     /* 2-4 was open at the reload and keeps its 2 s */
     double want[] = {2, 2, 1, 1, 1, 1, 1, 1}, got[16];
-    struct store *st = store_new();
-    struct seg_hub *hub = NULL;
-    struct seg_stream *s = NULL;
     struct flv_file f;
-    enum store_kind kind;
-    struct buf *b;
-    int64_t last_ms = 0;
-    int n = 0;
+    int n;
 
     CHECK_EQ_INT(make_flv(flv, "-f lavfi -i testsrc2=size=160x120:rate=30 -t 10 -c:v libx264 "
                                "-preset veryfast -g 30 -pix_fmt yuv420p"),
                  0);
     CHECK_EQ_INT(load_flv(flv, &f), 0);
-    CHECK_EQ_INT(seg_hub_new(st, &hub), 0);
-    CHECK_EQ_INT(seg_stream_open(hub, "reload", &p, &s), 0);
-    feed_until(&f, s, 3000); /* 0-2 done; 2-4 open */
-    seg_stream_set_params(s, &shorter);
-    CHECK(feed_flv(&f, s, &last_ms) > 100);
-    seg_stream_close(s);
-    b = store_get(st, "reload", "media.m3u8", &kind);
-    CHECK(b != NULL);
-    if (b) {
-        char *text = strndup((const char *)b->data, b->len);
-
-        CHECK(strstr(text, "#EXT-X-TARGETDURATION:2\n") != NULL);
-        for (char *q = text; (q = strstr(q, "#EXTINF:")) && n < 16; q++)
-            got[n++] = atof(q + 8);
-        free(text);
-        buf_unref(b);
-    }
+    n = reload_run(&f, &p, &shorter, got, 16);
     CHECK_EQ_INT(n, (int)ARRAY_LEN(want));
     for (int i = 0; i < n && i < (int)ARRAY_LEN(want); i++)
         CHECK(got[i] > want[i] - 0.05 && got[i] < want[i] + 0.05);
-    seg_hub_free(hub);
-    store_free(st);
 
     /* Longer than the target: capped at it, the target stays. */
-    st = store_new();
-    hub = NULL;
-    n = 0;
-    last_ms = 0;
-    CHECK_EQ_INT(seg_hub_new(st, &hub), 0);
-    CHECK_EQ_INT(seg_stream_open(hub, "reload", &p, &s), 0);
-    f.pos = 13; /* FLV header + PreviousTagSize0 */
-    feed_until(&f, s, 3000);
-    seg_stream_set_params(s, &longer);
-    CHECK(feed_flv(&f, s, &last_ms) > 100);
-    seg_stream_close(s);
-    b = store_get(st, "reload", "media.m3u8", &kind);
-    CHECK(b != NULL);
-    if (b) {
-        char *text = strndup((const char *)b->data, b->len);
-
-        CHECK(strstr(text, "#EXT-X-TARGETDURATION:2\n") != NULL);
-        for (char *q = text; (q = strstr(q, "#EXTINF:")) && n < 16; q++)
-            got[n++] = atof(q + 8);
-        free(text);
-        buf_unref(b);
-    }
+    n = reload_run(&f, &p, &longer, got, 16);
     CHECK_EQ_INT(n, 5);
     for (int i = 0; i < n && i < 5; i++)
         CHECK(got[i] > 1.95 && got[i] < 2.05);
     free(f.data);
     unlink(flv);
-    seg_hub_free(hub);
-    store_free(st);
 }
 
 static long media_sequence(struct store *st, const char *name)
