@@ -258,6 +258,12 @@ struct flv_file {
     size_t len, pos;
 };
 
+/* A per-process path, so that two builds' test runs never share a file. */
+static void tmp_flv(char *path, size_t size, const char *name)
+{
+    snprintf(path, size, "/tmp/onair-test-seg-%s-%ld.flv", name, (long)getpid());
+}
+
 static int make_flv(const char *path, const char *args)
 {
     char cmd[2048];
@@ -364,7 +370,7 @@ static bool buf_has(const struct buf *b, const char *needle)
 
 static void test_segmenter_av(void)
 {
-    const char *flv = "/tmp/onair-test-seg-av.flv";
+    char flv[96];
     struct seg_params p = {.segment_ms = 2000, .window_segments = 20};
     struct store *st = store_new();
     struct seg_hub *hub = NULL;
@@ -377,6 +383,7 @@ static void test_segmenter_av(void)
     double sum;
     char *text;
 
+    tmp_flv(flv, sizeof(flv), "av");
     CHECK_EQ_INT(make_flv(flv, "-f lavfi -i testsrc2=size=320x240:rate=30 -f lavfi -i "
                                "sine=frequency=440:sample_rate=48000 -t 10 -c:v libx264 "
                                "-preset veryfast -bf 2 -g 30 -pix_fmt yuv420p -c:a aac -b:a 64k"),
@@ -522,7 +529,7 @@ static int reload_run(struct flv_file *f, const struct seg_params *p, const stru
  */
 static void test_segmenter_reload_params(void)
 {
-    const char *flv = "/tmp/onair-test-seg-reload.flv";
+    char flv[96];
     struct seg_params p = {.segment_ms = 2000, .window_segments = 20};
     struct seg_params shorter = {.segment_ms = 1000, .window_segments = 20};
     struct seg_params longer = {.segment_ms = 4000, .window_segments = 20};
@@ -531,6 +538,7 @@ static void test_segmenter_reload_params(void)
     struct flv_file f;
     int n;
 
+    tmp_flv(flv, sizeof(flv), "reload");
     CHECK_EQ_INT(make_flv(flv, "-f lavfi -i testsrc2=size=160x120:rate=30 -t 10 -c:v libx264 "
                                "-preset veryfast -g 30 -pix_fmt yuv420p"),
                  0);
@@ -570,7 +578,7 @@ static long media_sequence(struct store *st, const char *name)
 /* A reload that widens the window lists no segment again that left it (found by fuzz-segmenter). */
 static void test_segmenter_reload_widens_window(void)
 {
-    const char *flv = "/tmp/onair-test-seg-widen.flv";
+    char flv[96];
     struct seg_params p = {.segment_ms = 1000, .window_segments = 3};
     struct seg_params next = {.segment_ms = 1000, .window_segments = 8};
     struct store *st = store_new();
@@ -579,6 +587,7 @@ static void test_segmenter_reload_widens_window(void)
     struct flv_file f;
     long seq;
 
+    tmp_flv(flv, sizeof(flv), "widen");
     CHECK_EQ_INT(make_flv(flv, "-f lavfi -i testsrc2=size=160x120:rate=30 -t 8 -c:v libx264 "
                                "-preset veryfast -g 30 -pix_fmt yuv420p"),
                  0);
@@ -610,7 +619,7 @@ static void test_segmenter_single_track(void)
          "-pix_fmt yuv420p",
          "\"avc1.64000b\"", 3},
     };
-    const char *flv = "/tmp/onair-test-seg-one.flv";
+    char flv[96];
     struct seg_params p = {.segment_ms = 2000, .window_segments = 6};
 
     for (size_t i = 0; i < (size_t)ARRAY_LEN(cases); i++) {
@@ -624,6 +633,7 @@ static void test_segmenter_single_track(void)
         int n = 0;
         double sum;
 
+        tmp_flv(flv, sizeof(flv), "one");
         CHECK_EQ_INT(make_flv(flv, cases[i].args), 0);
         CHECK_EQ_INT(load_flv(flv, &f), 0);
         CHECK_EQ_INT(seg_hub_new(st, &hub), 0);
@@ -649,7 +659,7 @@ static void test_segmenter_single_track(void)
  * stays, segments are cut without a keyframe, and the playlist says so. */
 static void test_segmenter_long_gop(void)
 {
-    const char *flv = "/tmp/onair-test-seg-gop.flv";
+    char flv[96];
     struct seg_params p = {.segment_ms = 2000, .window_segments = 6};
     struct store *st = store_new();
     struct seg_hub *hub = NULL;
@@ -661,6 +671,7 @@ static void test_segmenter_long_gop(void)
     int n = 0;
     char *text;
 
+    tmp_flv(flv, sizeof(flv), "gop");
     CHECK_EQ_INT(make_flv(flv, "-f lavfi -i testsrc2=size=160x120:rate=25 -t 12 -c:v libx264 "
                                "-preset veryfast -g 100 -keyint_min 100 -sc_threshold 0 "
                                "-pix_fmt yuv420p"),
@@ -704,7 +715,7 @@ static int count(const struct buf *b, const char *needle)
  */
 static void test_segmenter_reconnect(void)
 {
-    const char *flv = "/tmp/onair-test-seg-rec.flv";
+    char flv[96];
     struct seg_params p = {.segment_ms = 1000, .window_segments = 20, .part_ms = 333,
                            .reconnect_grace_ms = 30000};
     struct store *st = store_new();
@@ -717,6 +728,7 @@ static void test_segmenter_reconnect(void)
     int64_t last_ms = 0;
     int n1 = 0, n2 = 0, n3 = 0;
 
+    tmp_flv(flv, sizeof(flv), "rec");
     CHECK_EQ_INT(make_flv(flv, "-f lavfi -i testsrc2=size=160x120:rate=25 -f lavfi -i "
                                "sine=frequency=440:sample_rate=48000 -t 4 -c:v libx264 "
                                "-preset veryfast -g 25 -pix_fmt yuv420p -c:a aac"),
@@ -785,7 +797,7 @@ static void test_segmenter_reconnect(void)
  */
 static void test_segmenter_ll_progress(void)
 {
-    const char *flv = "/tmp/onair-test-seg-ll.flv";
+    char flv[96];
     struct seg_params p = {.segment_ms = 1000, .window_segments = 10, .part_ms = 333};
     struct store *st = store_new();
     struct seg_hub *hub = NULL;
@@ -796,6 +808,7 @@ static void test_segmenter_ll_progress(void)
     int frames = 0, parts = 0, seg_ends = 0, rc;
     char seen[128] = "";
 
+    tmp_flv(flv, sizeof(flv), "ll");
     CHECK_EQ_INT(make_flv(flv, "-f lavfi -i testsrc2=size=160x120:rate=30 -f lavfi -i "
                                "sine=frequency=440:sample_rate=48000 -t 5 -c:v libx264 "
                                "-preset veryfast -bf 0 -g 30 -keyint_min 30 -sc_threshold 0 "
