@@ -20,9 +20,10 @@
  *
  * Segments are cut on a video keyframe once segment_ms has passed (audio-only
  * streams: on time), and without one when keyframes come too late for the
- * fixed target duration or the segment reaches max_segment_bytes; with LL-HLS,
- * parts are cut before a frame that would make the part longer than part_ms,
- * and on every keyframe.
+ * fixed target duration or the segment reaches max_segment_bytes. Parts
+ * (fragments) are cut before a frame that would make the part longer than
+ * part_ms, and on every keyframe; without LL-HLS they are cut every
+ * SEG_FRAGMENT_MS and only the segments (the list of their parts) published.
  *
  * Timestamps go through the publisher's clock (clock.c) first: every time
  * below is on the channel's output timeline, which a reconnecting publisher
@@ -740,16 +741,19 @@ static int cut_before(struct seg_stream *s, const struct seg_frame *f, int64_t f
         s->seg_pdt_ms = time_wall_ms();
         s->seg_video_frames = 0;
         s->seg_bytes = 0;
-    } else if (c->p.part_ms > 0 && part_point && s->part_open) {
+    } else if (part_point && s->part_open) {
         /*
          * Parts end on the frame closest to the target (within half a frame),
          * and never past the advertised PART-TARGET, which has room for that
-         * rounding (seg_part_target_ms).
+         * rounding (seg_part_target_ms). Without LL-HLS the fragments are cut
+         * all the same, only not published: a segment is then a list of
+         * small buffers, and ending it copies one fragment, not the whole
+         * segment (a 32 MiB copy stalled every other publisher for ~40 ms).
          */
         int64_t len = t - s->part_start_ms;
+        int64_t part_ms = c->p.part_ms > 0 ? c->p.part_ms : SEG_FRAGMENT_MS;
 
-        if (len >= c->p.part_ms - frame_ms / 2 ||
-            len + frame_ms > seg_part_target_ms(c->p.part_ms)) {
+        if (len >= part_ms - frame_ms / 2 || len + frame_ms > seg_part_target_ms(part_ms)) {
             rc = finish_part(s, t, true);
             if (rc < 0)
                 return rc;

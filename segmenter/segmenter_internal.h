@@ -104,6 +104,8 @@ struct hls_variant {
 /* Renders a multivariant playlist with one variant. Returns 0 or -ENOMEM. */
 int hls_render_multivariant(const struct hls_variant *v, struct bytes *out);
 
+#define SEG_FRAGMENT_MS 500 /* fragment length without LL-HLS (cut, not published) */
+
 /* ---- timestamps (clock.c, pure) ------------------------------------------- */
 
 #define SEG_JUMP_BACK_MS 500   /* a track going back further than this jumped */

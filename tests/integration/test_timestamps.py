@@ -257,6 +257,28 @@ def audio_overlap(srv, src):
           "overlap: A/V offset varies by %.4f s" % (max(offs) - min(offs)))
 
 
+def without_ll(binary, tags):
+    """LL-HLS off: the same rules, and a segment is still made of fragments of
+    about 0.5 s (several moof boxes), so ending one never copies it whole."""
+    srv = Server(binary, {"hls": {"segment_seconds": TARGET, "window_segments": 40,
+                                  "part_seconds": 0, "max_segment_bytes": CAP}})
+    try:
+        for name, src in (("plain", "src"), ("plainnokey", "nokey")):
+            targets = publish(srv, name, tags[src])
+            segs, report = check_case(srv, name, targets)
+            check("#EXT-X-PART" not in srv.get("/live/%s/media.m3u8" % name)[2].decode(),
+                  "%s: parts listed with LL-HLS off" % name)
+            moofs = []
+            for s in segs[:-1]:  # the last one may be short
+                body = hls_check.fetch(srv, name, s["uri"])
+                moofs.append(sum(1 for t, _, _ in hls_check.boxes(body) if t == b"moof"))
+            print("%s (LL-HLS off): %d segments, fragments per segment %s" % (name, len(segs),
+                                                                              moofs))
+            check(min(moofs) >= 3, "%s: segments of %s fragments" % (name, moofs))
+    finally:
+        srv.stop()
+
+
 def main(binary):
     tmp = tempfile.TemporaryDirectory(prefix="onair-ts-")
     d = tmp.name
@@ -300,6 +322,11 @@ def main(binary):
         except Failure as e:
             failed.append(str(e))
             print("overlap: FAILED: %s" % e)
+        try:
+            without_ll(binary, tags)
+        except Failure as e:
+            failed.append(str(e))
+            print("LL-HLS off: FAILED: %s" % e)
         check(not failed, "%d check(s) failed:\n  %s" % (len(failed), "\n  ".join(failed)))
     finally:
         srv.stop()
