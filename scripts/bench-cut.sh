@@ -22,7 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${1:-60}
-BASE=${BASE:-10}         # seconds of probe alone before each server's runs
+BASE=${BASE:-5}          # seconds of probe alone before each server's runs
 HEAVY_SECONDS=10 # length of the looped heavy file; its first frame is its only keyframe
 WARMUP=4         # seconds of heavy publishing before the probe starts
 
@@ -107,6 +107,13 @@ onair_run() { # $1 label, $2 hls settings
   after=$(wc -l < "$work/onair-$1.log")
   stop_heavy
   sed -n "$((before + 1)),${after}p" "$work/onair-$1.log" > "$work/window-$1.log"
+  # cut times: the log time of each finished segment (after its copy and store_put)
+  { grep 'heavy: segment [0-9]*:' "$work/window-$1.log" || true; } | python3 -c '
+import datetime, sys
+for line in sys.stdin:
+    t = datetime.datetime.strptime(line.split()[0], "%Y-%m-%dT%H:%M:%S.%fZ")
+    print("%.3f" % t.replace(tzinfo=datetime.timezone.utc).timestamp())' > "$work/cuts-$1.txt"
+  python3 scripts/bench_cut_probe.py cuts "$work/probe-$1.json" "$work/cuts-$1.txt" > "$work/near-$1.json"
   # "segment N: D s, P parts, B bytes" (debug): the ones finished during the probe
   { grep 'heavy: segment [0-9]*:' "$work/window-$1.log" || true; } |
     sed -E 's/.*: ([0-9.]+) s, ([0-9]+) parts, ([0-9]+) bytes.*/\1 \3/' > "$work/segs-$1.txt"
@@ -148,20 +155,45 @@ nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' 2>>"$work/ng
 NGINX=$!; pids+=("$NGINX")
 sleep 0.5
 kill -0 "$NGINX" 2>/dev/null || { echo "bench-cut: nginx did not start:"; cat "$work/nginx/logs/error.log"; exit 1; }
-last_frag() { { grep -o 'heavy-[0-9]*\.ts' "$shm/hls/heavy.m3u8" 2>/dev/null || true; } | tail -n 1 | tr -dc 0-9; }
+# Fragment files, their birth times (the cut that started them) and sizes, once a second.
+frag_sampler() {
+  while :; do
+    stat -c '%n %W %s' "$shm"/hls/heavy-*.ts 2>/dev/null || true
+    sleep 1
+  done
+}
 probe nginx-base "$NRP" "$BASE"
 start_heavy "$NRP"
 for _ in $(seq 150); do [[ -s $shm/hls/heavy.m3u8 ]] && break; sleep 0.2; done
+frag_sampler > "$work/frags.txt" &
+SAMPLER=$!; pids+=("$SAMPLER")
 sleep "$WARMUP"
-f0=$(last_frag)
 probe nginx "$NRP" "$DUR"
-f1=$(last_frag)
-res[cuts_nginx]=$(( ${f1:-0} - ${f0:-0} ))
-res[sizes_nginx]=$(for f in $(grep -o 'heavy-[0-9]*\.ts' "$shm/hls/heavy.m3u8" || true); do stat -c %s "$shm/hls/$f"; done |
-  awk 'NR == 1 || $1 < min { min = $1 } $1 > max { max = $1 }
-    END { if (NR) printf "%.1f-%.1f MB", min / 1e6, max / 1e6; else printf "-" }')
-res[bytecuts_nginx]=0
+sleep 1.5
+kill "$SAMPLER"; wait "$SAMPLER" 2>/dev/null || true
 stop_heavy
+# A cut during the probe: a fragment born then. Sizes: the fragments it ended.
+python3 - "$work/frags.txt" "$work/probe-nginx.json" "$work/cuts-nginx.txt" > "$work/segs-nginx.txt" <<'EOP'
+import json, sys
+p = json.load(open(sys.argv[2]))
+t0, t1 = p["t0"], p["t0"] + p["seconds"]
+birth, size = {}, {}
+for line in open(sys.argv[1]):
+    name, b, sz = line.split()
+    birth[name] = float(b)
+    size[name] = max(size.get(name, 0), int(sz))
+order = sorted(birth, key=birth.get)
+with open(sys.argv[3], "w") as f:
+    for prev, name in zip(order, order[1:]):
+        if t0 <= birth[name] <= t1:
+            f.write("%.3f\n" % birth[name])
+            print("- %d" % size[prev])
+EOP
+res[cuts_nginx]=$(wc -l < "$work/segs-nginx.txt")
+res[sizes_nginx]=$(awk 'NR == 1 || $2 < min { min = $2 } $2 > max { max = $2 }
+    END { if (NR) printf "%.1f-%.1f MB", min / 1e6, max / 1e6; else printf "-" }' "$work/segs-nginx.txt")
+res[bytecuts_nginx]=
+python3 scripts/bench_cut_probe.py cuts "$work/probe-nginx.json" "$work/cuts-nginx.txt" > "$work/near-nginx.json"
 grep -v 'signal process started' "$work/nginx/logs/error.log" | grep -E '\[(error|crit|alert|emerg)\]' | head -3 || true
 
 # ---- table ---------------------------------------------------------------------------
@@ -180,14 +212,37 @@ rtt() { echo "$(json "$1" p50) / $(json "$1" p99) / $(json "$1" p999) / $(json "
 rtt_base() { rtt "$1-base"; }
 over() { echo "$(json "$1" over_5ms) / $(json "$1" over_20ms) of $(json "$1" answered)"; }
 lost() { json "$1" lost; }
-cuts() { echo "${res[cuts_$1]} (${res[bytecuts_$1]} by size)"; }
+cuts() { if [[ -n ${res[bytecuts_$1]} ]]; then echo "${res[cuts_$1]} (${res[bytecuts_$1]} by size)"; else echo "${res[cuts_$1]} (on keyframes)"; fi; }
 sizes() { echo "${res[sizes_$1]}"; }
+near() { # the longest RTT of a ping sent from 250 ms before to 50 ms after a cut, and of the others
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); f=lambda v: "%.1f" % v if v is not None else "<2"
+print("%s / %s" % (f(d["max_at_cut"]), f(d["max_elsewhere"])))' "$work/near-$1.json"
+}
 row "ping RTT ms p50/p99/p99.9/max" rtt
+row "max RTT ms: at a cut / elsewhere" near
 row "pings > 5 ms / > 20 ms" over
 row "pings unanswered" lost
 row "segments cut during the run" cuts
 row "segment sizes" sizes
 row "probe alone (${BASE} s): RTT ms" rtt_base
+echo "(at a cut: pings sent from 250 ms before to 50 ms after one; RTT = send() to the kernel's receive time of the answer)"
+# onair logs a byte cut when it decides it ("segment reached N bytes") and the
+# finished segment after its copy and store_put: the ingest thread's time in the cut.
+python3 - "$work/window-cap.log" <<'EOP'
+import datetime, sys
+t = lambda l: datetime.datetime.strptime(l.split()[0], "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
+start, d = None, []
+for line in open(sys.argv[1]):
+    if "(max_segment_bytes): cut" in line:
+        start = t(line)
+    elif start is not None and "heavy: segment" in line:
+        d.append((t(line) - start) * 1000)
+        start = None
+if d:
+    d.sort()
+    print("onair's log, 32 MiB run: a cut took %.0f / %.0f / %.0f ms (min / median / max of %d; "
+          "from deciding to cut to the segment in the store)" % (d[0], d[len(d) // 2], d[-1], len(d)))
+EOP
 echo
 for l in "${labels[@]}"; do
   echo "stalls over 20 ms, $l (start s, max ms): $(python3 -c 'import json,sys; print(" ".join("%s:%s" % tuple(x) for x in json.load(open(sys.argv[1]))["stalls"][:20]) or "none")' "$work/probe-$l.json")"

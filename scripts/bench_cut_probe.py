@@ -1,16 +1,25 @@
 """Probe for scripts/bench-cut.sh: how long an RTMP server's ingest loop keeps
 another publisher waiting. Stdlib only.
 
-    bench_cut_probe.py PORT NAME SECONDS SMALL.FLV
+    bench_cut_probe.py PORT NAME SECONDS SMALL.FLV > PROBE.json
+    bench_cut_probe.py cuts PROBE.json CUTS   (CUTS: one wall-clock time a line)
 
 Publishes SMALL.FLV (looped, in real time) as live/NAME, so the server treats
 it as an ordinary publisher (no setup or idle timeout), and sends an RTMP User
 Control PingRequest (event 6, spec 7.1.7) every 5 ms on the same connection;
 the server answers each with a PingResponse (event 7) echoing its 4-byte
-value. The round trip of every ping is recorded with time.monotonic(). Prints
-one JSON object: ping count, lost pings (no answer 2 s after the last one),
-RTT percentiles and maximum in ms, and the stalls: every RTT over 20 ms with
-its start time in seconds since the probe started (consecutive ones merged).
+value. A ping's round trip runs from just before its send() to the kernel's
+receive time of the answer (SO_TIMESTAMPNS, CLOCK_REALTIME), so the probe's
+own scheduling delays after the answer has arrived do not count. Prints one
+JSON object: ping count, lost pings (no answer 2 s after the last one), RTT
+percentiles and maximum in ms, the stalls (runs of consecutive pings answered
+after more than 20 ms: start in s since the probe started, longest RTT), and
+every ping over 2 ms (wall-clock send time, RTT) for the second form.
+
+The second form sorts the pings by whether they were sent within 250 ms
+before to 50 ms after a segment cut (the server's log time of the finished
+segment, or the birth time of nginx-rtmp's next fragment file) and prints
+the longest RTT of each kind.
 """
 import json
 import os
@@ -22,6 +31,8 @@ import time
 
 PING_EVERY = 0.005
 CHUNK = 4096
+SO_TIMESTAMPNS = 35  # asm-generic/socket.h (SO_TIMESTAMPNS_OLD); socket.py lacks it
+NEAR_BEFORE, NEAR_AFTER = 0.250, 0.050
 
 
 def amf_str(s):
@@ -141,12 +152,37 @@ def percentile(sorted_v, q):
     return sorted_v[i]
 
 
+def kernel_time(ancdata):
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+            sec, nsec = struct.unpack("qq", data[:16])
+            return sec + nsec / 1e9
+    return None
+
+
+def cuts(probe_json, cuts_file):
+    with open(probe_json) as f:
+        p = json.load(f)
+    with open(cuts_file) as f:
+        cut = sorted(float(x) for x in f.read().split())
+    near = lambda t: any(c - NEAR_BEFORE <= t <= c + NEAR_AFTER for c in cut)
+    t0, t1 = p["t0"], p["t0"] + p["seconds"]
+    at = [r for t, r in p["slow"] if near(t)]
+    other = [r for t, r in p["slow"] if not near(t)]
+    print(json.dumps({"cuts": sum(1 for c in cut if t0 <= c <= t1),
+                      "max_at_cut": max(at, default=None),
+                      "max_elsewhere": max(other, default=None)}))
+
+
 def main():
+    if sys.argv[1] == "cuts":
+        return cuts(sys.argv[2], sys.argv[3])
     port, name, seconds, flv = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), sys.argv[4]
     tags = read_flv(flv)
     loop_ms = tags[-1][1] + 40
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     sock.sendall(b"\x03" + bytes(8) + os.urandom(1528))
     reply = b""
     while len(reply) < 1 + 2 * 1536:
@@ -163,9 +199,10 @@ def main():
                  chunks(8, 20, 1, 0, amf_str("publish") + amf_num(3) + b"\x05" +
                         amf_str(name) + amf_str("live")))
     rd = ChunkReader()
-    sent = {}      # ping value -> send time
-    rtts = []      # (send time, rtt)
+    sent = {}      # ping value -> wall-clock send time
+    rtts = []      # (wall-clock send time, rtt)
     seq = 0
+    wall0 = time.time()
     t0 = time.monotonic()
     end = t0 + seconds
     next_ping = t0
@@ -184,8 +221,8 @@ def main():
         if now < end:
             while next_ping <= now:
                 seq += 1
-                sent[seq] = time.monotonic()
-                last_ping = sent[seq]
+                sent[seq] = time.time()
+                last_ping = now
                 out.append(chunks(2, 4, 0, 0, struct.pack(">HI", 6, seq)))
                 next_ping += PING_EVERY
                 if next_ping < now - PING_EVERY:  # we were descheduled: no burst
@@ -202,10 +239,10 @@ def main():
         wake = min(next_ping, due_tag()) if now < end else last_ping + 2.0
         r, _, _ = select.select([sock], [], [], max(0.0, wake - time.monotonic()))
         if r:
-            d = sock.recv(262144)
+            d, anc, _, _ = sock.recvmsg(262144, 256)
             if not d:
                 sys.exit("probe: the server closed the connection")
-            got = time.monotonic()
+            got = kernel_time(anc) or time.time()
             for ty, payload in rd.feed(d):
                 if ty != 4 or len(payload) < 6:
                     continue
@@ -226,7 +263,7 @@ def main():
         if stalls and prev is not None:
             stalls[-1][1] = max(stalls[-1][1], round(r * 1000, 1))
         else:
-            stalls.append([round(st - t0, 3), round(r * 1000, 1)])
+            stalls.append([round(st - wall0, 3), round(r * 1000, 1)])
         prev = st
     ms = lambda x: None if x is None else round(x * 1000, 2)
     print(json.dumps({
@@ -234,7 +271,8 @@ def main():
         "p50": ms(percentile(v, 0.5)), "p99": ms(percentile(v, 0.99)),
         "p999": ms(percentile(v, 0.999)), "max": ms(v[-1] if v else None),
         "over_5ms": sum(1 for x in v if x > 0.005), "over_20ms": sum(1 for x in v if x > 0.020),
-        "stalls": stalls,
+        "stalls": stalls, "t0": wall0, "seconds": seconds,
+        "slow": [[round(st, 4), round(r * 1000, 2)] for st, r in rtts if r > 0.002],
     }))
 
 
