@@ -1,7 +1,10 @@
 // Plays one stream in one player for integration-players-nokey
 // (test_players_nokey.py) in headless Chromium and prints one JSON line.
 //   node players_nokey.js PAGE_URL SECONDS
-// PAGE_URL is players_nokey.html?player=...&src=...; waits up to 30 s for the
+// PAGE_URL is players_nokey.html?player=...&src=...&wait=1: once the page is
+// loaded, prints {"event":"ready"} and starts the player when a line arrives on
+// stdin (the test publishes meanwhile, so that the player starts at a chosen
+// point of the stream, whatever the browser's start-up takes); waits up to 30 s for the
 // first presented frame, then SECONDS more, sampling the page every second:
 // currentTime, decoded/dropped frames (getVideoPlaybackQuality), presented
 // frames (requestVideoFrameCallback), media events, player errors.
@@ -41,6 +44,10 @@ withChromium(result, async (browser) => {
     if (r.status() >= 400) result.errors.push('HTTP ' + r.status() + ' ' + r.url());
   });
   await page.goto(url, { waitUntil: 'load' });
+  console.log(JSON.stringify({ event: 'ready' }));
+  await new Promise((resolve) => process.stdin.once('data', resolve));
+  process.stdin.pause();
+  await page.evaluate(() => window.go());
   let s = await sample(page);
   result.started = await pollUntil(30, async () => {
     s = await sample(page);

@@ -59,9 +59,10 @@ KNOWN_BROKEN = {
                         "after segment 0 (it loads segment 0 again after its parts, the "
                         "re-appended media leaves Chromium's decoder waiting for a keyframe "
                         "that never comes) and then jumps the gap (fragGap)",
-    ("shaka", "classic", 3): "shaka-player 5.2 presents video for segment 0 at most (in "
-                             "some runs 2 frames), seeking 3 to 5 times, then only the audio "
-                             "clock moves (also with manifest.hls.sequenceMode false)",
+    ("shaka", "classic", 3): "shaka-player 5.2 stops presenting video after 0 to 7 s of "
+                             "media (seen: 2 frames, segment 0, 3 segments) while seeking 2 "
+                             "to 5 times; then only the audio clock moves (also with "
+                             "manifest.hls.sequenceMode false)",
 }
 PLAY_SECONDS = 20
 MIN_ADVANCE = 8.0  # seconds of media: with segments of at most 2.5 s, >= 3 cuts crossed
@@ -167,16 +168,51 @@ class Watcher(threading.Thread):
             self.stopping.wait(0.5)
 
 
-def play(page_base, srv, player, name):
-    src = srv.url("/live/%s/index.m3u8" % name)
-    url = "%s/players_nokey.html?%s" % (page_base, urllib.parse.urlencode(
-        {"player": player, "src": src}))
-    p = subprocess.run(["node", SCRIPT, url, str(PLAY_SECONDS)],
-                       capture_output=True, text=True, timeout=PLAY_SECONDS + 90)
-    lines = [l for l in p.stdout.splitlines() if l.startswith("{")]
-    check(lines, "%s: the browser script printed nothing: %s %s" %
-          (player, p.stdout, p.stderr[-2000:]))
-    return json.loads(lines[-1])
+class Player:
+    """players_nokey.js with PLAYER on stream NAME: the browser and page are
+    ready when this returns; go() starts the player, result() waits for it."""
+
+    def __init__(self, page_base, srv, player, name):
+        src = srv.url("/live/%s/index.m3u8" % name)
+        url = "%s/players_nokey.html?%s" % (page_base, urllib.parse.urlencode(
+            {"player": player, "src": src, "wait": 1}))
+        self.player = player
+        self.proc = subprocess.Popen(["node", SCRIPT, url, str(PLAY_SECONDS)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.lines = []
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            if line.startswith('{"event":"ready"'):
+                return
+        self.proc.wait()
+        raise Failure("%s: the browser script did not get ready: %s %s" %
+                      (player, "".join(self.lines), self.proc.stderr.read()[-2000:]))
+
+    def go(self):
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+
+    def result(self):
+        try:
+            out, err = self.proc.communicate(timeout=PLAY_SECONDS + 90)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise Failure("%s: the browser script did not finish" % self.player)
+        lines = [l for l in out.splitlines() if l.startswith("{")]
+        check(lines, "%s: the browser script printed nothing: %s %s" %
+              (self.player, out, err[-2000:]))
+        return json.loads(lines[-1])
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def listed_segments(srv, name):
+    status, _, body = srv.get("/live/%s/media.m3u8" % name)
+    return len(parse(body.decode())[1]) if status == 200 else -1
 
 
 def report(player, mode, listed, res):
@@ -262,24 +298,25 @@ def check_forced_cuts(srv, name, watcher, listed):
 
 def run_case(srv, page_base, player, mode, listed):
     name = "nokey-%s-%s-%d" % (player, mode, listed)
+    browser = Player(page_base, srv, player, name)
     pub = ffmpeg_publish(srv.rtmp_url(name), PUBLISH_SECONDS, gop=100000)
     watcher = Watcher(srv, name)
     watcher.start()
     try:
-        # The player starts while the window still begins with the only keyframe.
-        wait_for(lambda: len(watcher.segs) >= listed and
-                 srv.get("/live/%s/media.m3u8" % name)[0] == 200, 30,
-                 "%s: %d segments" % (name, listed))
+        # The player starts while the window still begins with the only keyframe
+        # (the native player: as soon as the third segment is listed, see CASES).
+        wait_for(lambda: listed_segments(srv, name) >= listed, 30,
+                 "%s: %d segments" % (name, listed), interval=0.05)
+        browser.go()
         status, hdrs, _ = srv.get("/live/%s/index.m3u8" % name)
         check(hdrs.get("access-control-allow-origin") == "*",
               "no CORS header for the test page's origin: %s" % hdrs)
-        if listed:
-            check_forced_cuts(srv, name, watcher, listed)
-        res = play(page_base, srv, player, name)
+        res = browser.result()
         watcher.stopping.set()
         watcher.join(timeout=10)
         segs = check_forced_cuts(srv, name, watcher, listed)
     finally:
+        browser.kill()
         watcher.stopping.set()
         if pub.poll() is None:
             pub.kill()
