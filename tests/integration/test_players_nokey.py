@@ -312,6 +312,7 @@ def run_case(srv, page_base, player, mode, listed):
         check(hdrs.get("access-control-allow-origin") == "*",
               "no CORS header for the test page's origin: %s" % hdrs)
         res = browser.result()
+        wait_for(lambda: len(watcher.segs) >= listed, 15, "%s: segments probed" % name)
         watcher.stopping.set()
         watcher.join(timeout=10)
         segs = check_forced_cuts(srv, name, watcher, listed)
