@@ -38,8 +38,11 @@ if ((${#missing[@]})); then
     "${missing[@]}" >/dev/null
 fi
 
-# hls.js for the player page (and playwright-core for the browser test), from npm.
-if [[ ! -f node_modules/hls.js/dist/hls.min.js ]] || { ((want_test)) && [[ ! -d node_modules/playwright-core ]]; }; then
+# hls.js for the player page (and playwright-core and shaka-player for the browser
+# tests), from npm.
+if [[ ! -f node_modules/hls.js/dist/hls.min.js ]] ||
+   { ((want_test)) && [[ ! -d node_modules/playwright-core ||
+                         ! -f node_modules/shaka-player/dist/shaka-player.compiled.js ]]; }; then
   echo "setup: npm ci"
   npm ci --no-audit --no-fund --loglevel=error
 fi

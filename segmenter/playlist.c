@@ -104,8 +104,13 @@ int hls_render_multivariant(const struct hls_variant *v, struct bytes *out)
 {
     int rc = 0;
 
-    /* No tag here needs more than version 1 (RFC 8216 section 7): no EXT-X-VERSION. */
-    rc |= bytes_printf(out, "#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    /*
+     * No tag here needs more than version 1 (RFC 8216 section 7): no EXT-X-VERSION.
+     * No EXT-X-INDEPENDENT-SEGMENTS either: here it would hold for every segment of
+     * the media playlist (RFC 8216 4.3.5.1), which says so itself unless a segment
+     * was cut without a keyframe.
+     */
+    rc |= bytes_printf(out, "#EXTM3U\n");
     rc |= bytes_printf(out, "#EXT-X-STREAM-INF:BANDWIDTH=%ld", v->bandwidth);
     if (v->average_bandwidth > 0)
         rc |= bytes_printf(out, ",AVERAGE-BANDWIDTH=%ld", v->average_bandwidth);
