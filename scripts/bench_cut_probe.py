@@ -29,41 +29,15 @@ import struct
 import sys
 import time
 
+# the tests' raw-RTMP helpers (AMF0 values, FLV tags): stdlib only as well
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "integration"))
+from onair_test import amf_num, amf_obj, amf_str, read_flv  # noqa: E402
+
 PING_EVERY = 0.005
 CHUNK = 4096
 SO_TIMESTAMPNS = 35  # asm-generic/socket.h (SO_TIMESTAMPNS_OLD); socket.py lacks it
 NEAR_BEFORE, NEAR_AFTER = 0.250, 0.050
-
-
-def amf_str(s):
-    b = s.encode()
-    return b"\x02" + struct.pack(">H", len(b)) + b
-
-
-def amf_num(x):
-    return b"\x00" + struct.pack(">d", x)
-
-
-def amf_obj(props):
-    out = b"\x03"
-    for k, v in props.items():
-        kb = k.encode()
-        out += struct.pack(">H", len(kb)) + kb + (amf_str(v) if isinstance(v, str) else amf_num(v))
-    return out + b"\x00\x00\x09"
-
-
-def read_flv(path):
-    """[(type, ts_ms, body)] of an FLV file's audio (8) and video (9) tags."""
-    with open(path, "rb") as f:
-        data = f.read()
-    pos, tags = 13, []
-    while pos + 11 <= len(data):
-        t, size = data[pos], int.from_bytes(data[pos + 1:pos + 4], "big")
-        ts = int.from_bytes(data[pos + 4:pos + 7], "big") | data[pos + 7] << 24
-        if t in (8, 9):
-            tags.append((t, ts, data[pos + 11:pos + 11 + size]))
-        pos += 11 + size + 4
-    return tags
 
 
 def is_config(t, body):

@@ -41,6 +41,21 @@ def amf_obj(props):
     return out + b"\x00\x00\x09"
 
 
+def read_flv(path):
+    """[(type, ts_ms, body)] of an FLV file's audio (8) and video (9) tags."""
+    with open(path, "rb") as f:
+        data = f.read()
+    pos, tags = 13, []
+    while pos + 11 <= len(data):
+        t, size = data[pos], int.from_bytes(data[pos + 1:pos + 4], "big")
+        ts = int.from_bytes(data[pos + 4:pos + 7], "big") | data[pos + 7] << 24
+        body = data[pos + 11:pos + 11 + size]
+        if t in (8, 9):
+            tags.append((t, ts, body))
+        pos += 11 + size + 4
+    return tags
+
+
 def check(cond, msg):
     """Assert that survives python -O, with a message."""
     if not cond:

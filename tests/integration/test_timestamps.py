@@ -16,29 +16,15 @@ import tempfile
 import threading
 
 import hls_check
-from onair_test import Failure, Server, amf_num, amf_obj, amf_str, check, make_flv, run, wait_for
+from onair_test import (Failure, Server, amf_num, amf_obj, amf_str, check, make_flv, read_flv, run,
+                        wait_for)
 
 CAP = 4 * 1024 * 1024   # hls.max_segment_bytes for this test
 TARGET = 2
 OVERLAP_TARGET = 6      # 100 segments (the most a window lists) for ten minutes
 
 
-# ---- FLV file -------------------------------------------------------------------
-
-def read_flv(path):
-    """[(type, ts_ms, body)] of an FLV file's audio (8) and video (9) tags."""
-    with open(path, "rb") as f:
-        data = f.read()
-    pos, tags = 13, []
-    while pos + 11 <= len(data):
-        t, size = data[pos], int.from_bytes(data[pos + 1:pos + 4], "big")
-        ts = int.from_bytes(data[pos + 4:pos + 7], "big") | data[pos + 7] << 24
-        body = data[pos + 11:pos + 11 + size]
-        if t in (8, 9):
-            tags.append((t, ts, body))
-        pos += 11 + size + 4
-    return tags
-
+# ---- FLV tags -------------------------------------------------------------------
 
 def is_config(t, body):
     return body[1] == 0 if t in (8, 9) else False
