@@ -546,8 +546,9 @@ static uint64_t effective_key(const struct store_stream *ss, uint64_t key)
 {
     uint64_t part = key & STORE_PART_END;
 
-    if (ss->ended_msn1 && STORE_KEY_MSN(key) == ss->ended_msn1 - 1 && part != STORE_PART_END &&
-        part >= ss->ended_parts)
+    /* (No parts announced, LL-HLS off: the segment itself is the answer.) */
+    if (ss->ended_msn1 && ss->ended_parts && STORE_KEY_MSN(key) == ss->ended_msn1 - 1 &&
+        part != STORE_PART_END && part >= ss->ended_parts)
         return STORE_KEY(STORE_KEY_MSN(key) + 1, 0);
     return key;
 }
@@ -707,7 +708,8 @@ void store_progress(struct store_stream *ss, uint64_t key)
                                   ((prev1 - 1) & STORE_PART_END) != STORE_PART_END
                               ? (unsigned)((prev1 - 1) & STORE_PART_END) + 1
                               : 0;
-        requeue_missing_parts(ss, msn, prev1, &woken);
+        if (ss->ended_parts) /* without LL-HLS no part is announced: all are woken */
+            requeue_missing_parts(ss, msn, prev1, &woken);
     }
     pthread_mutex_unlock(&ss->mu);
     wake_list(woken);

@@ -14,6 +14,7 @@ import socket
 import struct
 import tempfile
 import threading
+import time
 
 import hls_check
 from onair_test import (Failure, Server, amf_num, amf_obj, amf_str, check, make_flv, read_flv, run,
@@ -173,9 +174,19 @@ CASES = [
 ]
 
 
-def publish(srv, name, tags):
+def publish(srv, name, tags, early=None):
+    """Sends TAGS as live/NAME; EARLY: a list that gets the status of a playlist
+    request made once the stream exists and before any media (it is held until
+    the first segment or part)."""
     pub = RawPublisher(srv.rtmp_port, name)
     targets = set()
+    if early is not None:
+        wait_for(lambda: srv.get("/api/v1/streams/" + name, port=srv.admin_port())[0] == 200,
+                 15, "live/%s to be published" % name)
+        held = threading.Thread(target=lambda: early.append(
+            srv.get("/live/%s/media.m3u8" % name)[0]), daemon=True)
+        held.start()
+        time.sleep(0.5)  # the request is held before the media starts
     for i, (t, ts, b) in enumerate(tags):
         pub.tag(t, ts, b)
         if i == len(tags) // 2:
@@ -183,6 +194,8 @@ def publish(srv, name, tags):
             if st == 200:
                 targets.update(hls_check.parse(body.decode())[0].get("#EXT-X-TARGETDURATION",
                                                                     []))
+    if early is not None:
+        held.join(30)
     pub.close()
     wait_for(lambda: "#EXT-X-ENDLIST" in srv.get("/live/%s/media.m3u8" % name)[2].decode(), 20,
              "live/%s to end" % name)
@@ -250,7 +263,10 @@ def without_ll(binary, tags):
                                   "part_seconds": 0, "max_segment_bytes": CAP}})
     try:
         for name, src in (("plain", "src"), ("plainnokey", "nokey")):
-            targets = publish(srv, name, tags[src])
+            early = []
+            targets = publish(srv, name, tags[src], early)
+            check(early == [200], "%s: a playlist request before the first segment got %s "
+                  "(held until it exists, LL-HLS off)" % (name, early))
             segs, report = check_case(srv, name, targets)
             check("#EXT-X-PART" not in srv.get("/live/%s/media.m3u8" % name)[2].decode(),
                   "%s: parts listed with LL-HLS off" % name)

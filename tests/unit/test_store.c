@@ -416,6 +416,28 @@ static void test_waiters(void)
     store_free(st);
 }
 
+/*
+ * Without LL-HLS no part is ever announced: a playlist asked for before the
+ * first segment (key 0) is answered when segment 0 ends, not moved on to a
+ * part of segment 1 that will never be announced either.
+ */
+static void test_waiters_no_parts(void)
+{
+    struct store *st = store_new();
+    struct store_stream *ss;
+    struct wake_rec first = {.w = {.wake = rec_wake, .key = STORE_KEY(0, 0)}};
+
+    CHECK_EQ_INT(store_claim(st, "s", &ss), 0);
+    CHECK_EQ_INT(store_wait(st, "s", &first.w), STORE_WAIT_QUEUED);
+    store_progress(ss, STORE_KEY(0, STORE_PART_END));
+    CHECK_EQ_INT(first.woken, 1);
+    CHECK_EQ_INT(store_waiting_count(st), 0);
+    CHECK_EQ_INT(store_check(st, "s", STORE_KEY(0, 0)), STORE_WAIT_READY);
+    store_release(ss, 0);
+    store_sweep(st);
+    store_free(st);
+}
+
 /* ---- store_set_info / store_list ----------------------------------------- */
 
 struct listing {
@@ -502,6 +524,7 @@ int main(void)
     RUN(test_sweep);
     RUN(test_stress);
     RUN(test_waiters);
+    RUN(test_waiters_no_parts);
     RUN(test_list);
     return harness_done();
 }
